@@ -1,0 +1,184 @@
+"""Activation registry and safe parsing of user-supplied activations.
+
+An activation is a sympy expression in the single real symbol ``z``.  Built-in
+names: ``tanh``, ``logistic`` (alias ``sigmoid``) and ``gaussian``
+(``exp(-z**2/2)``).  Anything else is parsed as an expression string with
+sympy's parser under a *restricted namespace* (no Python builtins, a whitelist
+of names); the tokens are screened before the parser sees them, so no user text
+ever reaches Python's ``eval`` unchecked.
+
+Every activation must be C² on all of R (checked symbolically with sympy's
+``continuous_domain`` for σ, σ', σ''); boundedness of σ, σ', σ'' is checked by
+the certification in :mod:`certify.activation_constants` (an unbounded
+expression is rejected there with a clear error).
+
+``trusted_form`` rewrites an expression so that it only uses the primitives
+whose mpmath.iv implementations round outward properly (arithmetic, integer
+powers, exp, log, sqrt, sin, cos, tan): tanh, sinh and cosh become
+expressions in exp.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+BUILTIN_SOURCES: dict[str, str] = {
+    "tanh": "tanh(z)",
+    "logistic": "1/(1 + exp(-z))",
+    "gaussian": "exp(-z**2/2)",
+}
+ALIASES: dict[str, str] = {"sigmoid": "logistic", "gauss": "gaussian"}
+
+#: names a user expression may use; each maps to a trusted primitive or a
+#: rewrite into trusted primitives (see ``trusted_form``)
+ALLOWED_NAMES = ("z", "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "pi", "E")
+
+_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
+                    r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<op>\*\*|[-+*/()^]))")
+
+
+class ActivationError(ValueError):
+    """A user-supplied activation is malformed, not C², or unbounded."""
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A named activation; ``source`` is the expression string in ``z``."""
+
+    name: str
+    source: str
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_SOURCES
+
+    def expr(self):
+        return _parse(self.source)
+
+    def derivative(self, k: int):
+        """σ^{(k)} as a sympy expression (k = 0, 1, 2, 3)."""
+        return _derivative(self.source, k)
+
+
+def resolve(spec: str) -> Activation:
+    """Map a name or an expression string to a validated :class:`Activation`.
+
+    Raises :class:`ActivationError` with a one-line message for anything that
+    is not a known name, does not parse, uses a name outside the whitelist, or
+    is not C² on R.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ActivationError("activation must be a non-empty string")
+    key = spec.strip()
+    key = ALIASES.get(key.lower(), key)
+    if key.lower() in BUILTIN_SOURCES:
+        name = key.lower()
+        return Activation(name, BUILTIN_SOURCES[name])
+    _screen(key)
+    expr = _parse(key)
+    _check_c2(key, expr)
+    return Activation(key, key)
+
+
+def _screen(text: str) -> None:
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ActivationError(f"activation expression {text!r}: unexpected character "
+                                  f"{text[pos:].strip()[:1]!r} at position {pos}")
+        name = m.group("name")
+        if name is not None and name not in ALLOWED_NAMES:
+            raise ActivationError(f"activation expression {text!r}: unknown name {name!r} "
+                                  f"(allowed: {', '.join(ALLOWED_NAMES)}; or one of "
+                                  f"{', '.join(BUILTIN_SOURCES)})")
+        pos = m.end()
+
+
+@lru_cache(maxsize=64)
+def _parse(source: str):
+    import sympy as sp
+    from sympy.parsing.sympy_parser import (
+        auto_number,
+        convert_xor,
+        factorial_notation,
+        parse_expr,
+        rationalize,
+    )
+
+    z = symbol()
+    local = {"z": z, "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "sin": sp.sin,
+             "cos": sp.cos, "tan": sp.tan, "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh,
+             "pi": sp.pi, "E": sp.E}
+    glob = {"__builtins__": {}, "Integer": sp.Integer, "Float": sp.Float,
+            "Rational": sp.Rational, "Symbol": sp.Symbol}
+    # decimals become exact rationals: "0.1" means 1/10, not the nearest double
+    transformations = (auto_number, factorial_notation, convert_xor, rationalize)
+    try:
+        expr = parse_expr(source, local_dict=local, global_dict=glob,
+                          transformations=transformations, evaluate=True)
+    except Exception as exc:  # sympy raises many kinds for malformed input
+        raise ActivationError(f"activation expression {source!r} does not parse: "
+                              f"{type(exc).__name__}") from None
+    if not isinstance(expr, sp.Expr):
+        raise ActivationError(f"activation expression {source!r} is not a scalar expression")
+    if expr.free_symbols - {z}:
+        raise ActivationError(f"activation expression {source!r} has symbols other than z")
+    if z not in expr.free_symbols:
+        raise ActivationError(f"activation expression {source!r} does not depend on z")
+    return expr
+
+
+def _check_c2(source: str, expr) -> None:
+    import sympy as sp
+    from sympy.calculus.util import continuous_domain
+
+    z = symbol()
+    for k in range(3):
+        dk = sp.diff(expr, z, k)
+        try:
+            dom = continuous_domain(dk, z, sp.S.Reals)
+        except Exception:
+            raise ActivationError(f"activation expression {source!r}: cannot prove that its "
+                                  f"derivative of order {k} is continuous on R") from None
+        if dom != sp.S.Reals:
+            raise ActivationError(f"activation expression {source!r} is not twice continuously "
+                                  f"differentiable on R (order-{k} derivative is continuous "
+                                  f"only on {dom})")
+
+
+@lru_cache(maxsize=1)
+def symbol():
+    import sympy as sp
+
+    return sp.Symbol("z", real=True)
+
+
+@lru_cache(maxsize=256)
+def _derivative(source: str, k: int):
+    import sympy as sp
+
+    return sp.diff(_parse(source), symbol(), k)
+
+
+def trusted_form(expr):
+    """Rewrite ``expr`` into the primitives whose mpmath.iv versions round
+    outward correctly: + − × ÷, integer powers, exp, log, sqrt, sin, cos, tan.
+
+    tanh(a) = 1 − 2/(exp(2a)+1) (tight at both tails, no ∞/∞), sinh and cosh
+    as half-sums of exponentials.  Raises ActivationError if another function
+    remains.
+    """
+    import sympy as sp
+
+    out = expr.replace(sp.tanh, lambda a: 1 - 2 / (sp.exp(2 * a) + 1))
+    out = out.replace(sp.sinh, lambda a: (sp.exp(a) - sp.exp(-a)) / 2)
+    out = out.replace(sp.cosh, lambda a: (sp.exp(a) + sp.exp(-a)) / 2)
+    trusted = (sp.exp, sp.log, sp.sin, sp.cos, sp.tan)
+    for f in out.atoms(sp.Function):
+        if not isinstance(f, trusted):
+            raise ActivationError(f"function {f.func} has no trusted interval implementation")
+    return out

@@ -1,0 +1,175 @@
+"""Derivation of one neuron's cell and its sensitivity recurrences (THEORY §4).
+
+The cell is written once, in sympy:
+
+    z_t = w · h_{t-1} + ⟨u, x_t⟩,      h_t = σ(z_t)
+
+with the previous state ``h_{t-1}`` an *unknown function* of θ = (w, u).  Every
+recurrence below is obtained from it by ``sympy.diff`` (chain rule through
+that unknown function), never typed in:
+
+* ``g``      — one step of g_t = ∇_θ h_t, per coordinate class (w, u_k);
+* ``H``      — one step of H_t = ∇²_θ h_t, per block (ww, wu_k, u_k u_l);
+* ``jvp``    — one step of the directional derivative ⟨g_t, v⟩;
+* ``vjp``    — the local partials of h_t with respect to h_{t-1}, w and
+  s = ⟨u, x_t⟩, which reverse mode (BPTT) composes.
+
+Because W is diagonal a neuron only sees its own past, so the derivation is
+done for a generic neuron in dimension d = 2 (enough to see the (u_k, u_l)
+off-diagonal block) and the resulting *templates* hold for every coordinate of
+every d: the u-blocks are the same expression with the index renamed, which
+:func:`derive` checks symbolically for the diagonal block.
+
+σ is an abstract function here: its derivatives appear as the symbols
+``s1 = σ'(z_t)`` and ``s2 = σ''(z_t)``; the activation-specific σ, σ', σ''
+come from :mod:`symbolic.activations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Template:
+    """One derived update: ``expr`` in the symbols named by ``args``."""
+
+    name: str
+    args: tuple[str, ...]
+    expr: object  # sympy.Expr
+
+
+@lru_cache(maxsize=1)
+def derive() -> dict[str, Template]:
+    """Derive every per-neuron update template.  Cached; about 0.3 s."""
+    import sympy as sp
+
+    class sigma2(sp.Function):  # σ'' (its own derivative never appears in H)
+        nargs = 1
+
+    class sigma1(sp.Function):  # σ'
+        nargs = 1
+
+        def fdiff(self, argindex=1):
+            return sigma2(self.args[0])
+
+    class sigma(sp.Function):  # σ, abstract
+        nargs = 1
+
+        def fdiff(self, argindex=1):
+            return sigma1(self.args[0])
+
+    w, u1, u2, x1, x2 = sp.symbols("w u1 u2 x1 x2", real=True)
+    theta = (w, u1, u2)
+    hp = sp.Function("hprev")(*theta)  # h_{t-1}(θ), unknown
+    z = w * hp + u1 * x1 + u2 * x2  # the cell's pre-activation (THEORY §1)
+    h = sigma(z)
+
+    # names of the symbols the templates are written in
+    S = {n: sp.Symbol(n, real=True) for n in (
+        "s0", "s1", "s2", "hprev", "x", "xa", "xb", "gw", "gu", "gua", "gub",
+        "Hww", "Hwu", "Huu", "w", "vw", "vu", "jprev", "s", "lam")}
+    coord_name = {w: "w", u1: "u1", u2: "u2"}
+    sub_first = {sp.Derivative(hp, p): sp.Symbol(f"g_{coord_name[p]}", real=True) for p in theta}
+    sub_second = {}
+    for i, p in enumerate(theta):
+        for q in theta[i:]:
+            key = sp.Symbol(f"H_{coord_name[p]}{coord_name[q]}", real=True)
+            sub_second[sp.Derivative(hp, p, q)] = key
+            sub_second[sp.Derivative(hp, q, p)] = key
+    sub_sig = {sigma(z): S["s0"], sigma1(z): S["s1"], sigma2(z): S["s2"]}
+
+    def flat(e):
+        e = e.subs(sub_second).subs(sub_first).subs(sub_sig)
+        return sp.expand(e.subs(hp, S["hprev"]))
+
+    g = {coord_name[p]: flat(sp.diff(h, p)) for p in theta}
+    Hm = {(coord_name[p], coord_name[q]): flat(sp.diff(h, p, q)) for p in theta for q in theta}
+
+    G = lambda n: sp.Symbol(f"g_{n}", real=True)  # noqa: E731
+    Hs = lambda n: sp.Symbol(f"H_{n}", real=True)  # noqa: E731
+    out: dict[str, Template] = {}
+
+    def add(name, args, expr):
+        expr = sp.expand(expr)
+        leftover = expr.free_symbols - {S[a] for a in args}
+        if leftover:  # a template may only use the symbols it declares
+            raise AssertionError(f"template {name}: unexpected symbols {leftover}")
+        out[name] = Template(name, tuple(args), expr)
+
+    add("z", ("w", "hprev", "s"), (z.subs(hp, S["hprev"]) - u1 * x1 - u2 * x2) + S["s"])
+    add("g_w", ("s1", "w", "hprev", "gw"), g["w"].subs({G("w"): S["gw"], w: S["w"]}))
+    add("g_u", ("s1", "w", "x", "gu"),
+        g["u1"].subs({G("u1"): S["gu"], x1: S["x"], w: S["w"]}))
+    add("H_ww", ("s1", "s2", "w", "hprev", "gw", "Hww"),
+        Hm[("w", "w")].subs({G("w"): S["gw"], Hs("ww"): S["Hww"], w: S["w"]}))
+    add("H_wu", ("s1", "s2", "w", "hprev", "x", "gw", "gu", "Hwu"),
+        Hm[("w", "u1")].subs({G("w"): S["gw"], G("u1"): S["gu"], Hs("wu1"): S["Hwu"],
+                              x1: S["x"], w: S["w"]}))
+    add("H_uu", ("s1", "s2", "w", "xa", "xb", "gua", "gub", "Huu"),
+        Hm[("u1", "u2")].subs({G("u1"): S["gua"], G("u2"): S["gub"], Hs("u1u2"): S["Huu"],
+                               x1: S["xa"], x2: S["xb"], w: S["w"]}))
+    # the diagonal u-block must be the same template with a = b
+    diag = Hm[("u1", "u1")].subs({G("u1"): S["gua"], Hs("u1u1"): S["Huu"], x1: S["xa"],
+                                  w: S["w"]})
+    same = out["H_uu"].expr.subs({S["xb"]: S["xa"], S["gub"]: S["gua"]})
+    if sp.expand(diag - same) != 0:
+        raise AssertionError("H_uu template does not cover the diagonal block")
+    # symmetry of the Hessian blocks (Schwarz) as a derivation sanity check
+    if sp.expand(Hm[("w", "u1")] - Hm[("u1", "w")]) != 0:
+        raise AssertionError("derived Hessian is not symmetric")
+
+    # directional derivative j_t = ⟨g_t, v⟩ along a constant direction v = (vw, vu)
+    eps = sp.Symbol("eps", real=True)
+    jp = sp.Function("hdir")(eps)  # h_{t-1} along the ray θ + ε v
+    zr = (w + eps * S["vw"]) * jp + (u1 + eps * S["vu"]) * x1
+    jv = sp.diff(sigma(zr), eps).subs(eps, 0)
+    jv = jv.subs(sp.Subs(sp.Derivative(jp, eps), eps, 0), S["jprev"])
+    jv = jv.subs(sp.Derivative(jp.subs(eps, 0), eps), S["jprev"]).subs(jp.subs(eps, 0), S["hprev"])
+    jv = jv.subs({sigma1(w * S["hprev"] + u1 * x1): S["s1"]})
+    # ⟨v_u, x⟩ over all coordinates: the single-coordinate term is linear in vu·x,
+    # so it stands for the inner product (renamed ``vx``)
+    jv = sp.expand(jv).subs(S["vu"] * x1, sp.Symbol("vx", real=True))
+    S["vx"] = sp.Symbol("vx", real=True)
+    add("jvp", ("s1", "w", "hprev", "vw", "vx", "jprev"), jv.subs(w, S["w"]))
+
+    # local partials for reverse mode: h_t = σ(w h_{t-1} + s)
+    hq = sigma(S["w"] * S["hprev"] + S["s"])
+    for name, var in (("dh_dhprev", "hprev"), ("dh_dw", "w"), ("dh_ds", "s")):
+        d = sp.diff(hq, S[var]).subs(sigma1(S["w"] * S["hprev"] + S["s"]), S["s1"])
+        add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
+    return out
+
+
+def structure():
+    """Decompose the derived templates into the form of THEORY §4.
+
+    Returns sympy expressions ``v_w, v_u`` (so that g = σ'·v), and the
+    residual blocks ``S_ww, S_wu, S_uu`` of
+    ``H = σ'' v vᵀ + σ' (S + w H_prev)``.  Used by :mod:`symbolic.bounds`
+    to build the norm recurrences and by the tests to compare with the spec.
+    """
+    import sympy as sp
+
+    t = derive()
+    s1, s2, w = sp.symbols("s1 s2 w", real=True)
+    Hww, Hwu, Huu = sp.symbols("Hww Hwu Huu", real=True)
+    gw, gu, gua, gub = sp.symbols("gw gu gua gub", real=True)
+    x, xa, xb, hprev = sp.symbols("x xa xb hprev", real=True)
+    v_w = sp.simplify(t["g_w"].expr / s1)
+    v_u = sp.simplify(t["g_u"].expr / s1)
+    v_ua = v_u.subs({x: xa, gu: gua})
+    v_ub = v_u.subs({x: xb, gu: gub})
+
+    def residual(expr, va, vb, Hprev):
+        r = sp.expand(expr - s2 * va * vb - s1 * w * Hprev)
+        return sp.simplify(r / s1)
+
+    return {
+        "v_w": v_w,
+        "v_u": v_u,
+        "S_ww": residual(t["H_ww"].expr, v_w, v_w, Hww),
+        "S_wu": residual(t["H_wu"].expr, v_w, v_u, Hwu),
+        "S_uu": residual(t["H_uu"].expr, v_ua, v_ub, Huu),
+    }
