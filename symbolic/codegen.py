@@ -251,3 +251,12 @@ def _trusted(e):
     out = trusted_form(e)
     _check_powers(out)
     return out
+
+
+def interval_constant(expr):
+    """Compile a constant sympy expression into a function ``f(ns)`` returning
+    its interval enclosure (trusted primitives only)."""
+    src = emit("const", (), expr, "interval").replace("def const(, ns)", "def const(ns)")
+    scope: dict = {}
+    exec(compile(src, "<symbolic.codegen constant>", "exec"), scope)  # generated code
+    return scope["const"]

@@ -1,0 +1,134 @@
+"""Command line: ``python -m certify …`` and the ``rnn-certify`` console script.
+
+User mistakes (bad arguments, bad case files) print one line on stderr and
+exit with status 2, never a traceback.  Exit status 1 means a certificate
+failed or a regression was found; 0 means everything passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+
+from .errors import UserError
+
+PROG = "rnn-certify"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _decimal_arg(name: str, minimum=None):
+    def parse(text: str) -> str:
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            raise UserError(f"argument {name}: not a decimal number: {text!r}") from None
+        if not d.is_finite():
+            raise UserError(f"argument {name}: must be finite, got {text!r}")
+        if minimum is not None and d < minimum:
+            raise UserError(f"argument {name}: must be >= {minimum}, got {text}")
+        return text
+
+    return parse
+
+
+def _int_arg(name: str, minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise UserError(f"argument {name}: not an integer: {text!r}") from None
+        if v < minimum:
+            raise UserError(f"argument {name}: must be >= {minimum}, got {v}")
+        return v
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Certify convergence constants and drift inequalities "
+                "of gradient descent on diagonal Elman RNNs.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    c = sub.add_parser("constants", help="certified σ-constants and closed-form L_t, β_t")
+    c.add_argument("--activation", required=True,
+                   help="tanh | logistic | gaussian | a sympy expression in z")
+    c.add_argument("--alpha", required=True, type=_decimal_arg("--alpha", 0),
+                   help="α_m (decimal; read exactly)")
+    c.add_argument("--steps", required=True, type=_int_arg("--steps", 1), help="T")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(func=cmd_constants)
+
+    from . import commands
+
+    commands.add_subcommands(sub)
+    return p
+
+
+def cmd_constants(args) -> int:
+    from symbolic.activations import ActivationError
+
+    from .activation_constants import closed_form_constants
+    from .intervals import interval_strings, lo
+
+    try:
+        res = closed_form_constants(args.activation, args.alpha, args.steps)
+    except ActivationError as exc:
+        raise UserError(f"argument --activation: {exc}") from None
+    act = res["activation"]
+    q = res["q"]
+    regime = "short memory (q < 1)" if q.b < 1 else (
+        "long memory (q > 1)" if lo(q) > 1 else "at the cutoff (q ∋ 1)")
+    out = {
+        "activation": act.to_json(),
+        "alpha_m": interval_strings(res["alpha_m"]),
+        "q": interval_strings(q),
+        "regime": regime,
+        "t": res["t"],
+        "L": [interval_strings(x) for x in res["L"]],
+        "beta": [interval_strings(x) for x in res["beta"]],
+        "engine": "mpmath.iv",
+        "certified": True,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    a = out["activation"]
+    print(f"activation {a['name']} ({a['expression']}); all values certified enclosures "
+          f"(mpmath.iv, outward rounding)")
+    for k in range(3):
+        print(f"  sigma{k} in {a[f'sigma{k}']}")
+    print(f"alpha_m = {args.alpha}, q = sigma1*alpha_m in {out['q']}: {regime}")
+    print(f"{'t':>5}  {'L_t <=':>24}  {'beta_t <=':>24}")
+    for t, L, B in zip(out["t"], out["L"], out["beta"], strict=True):
+        print(f"{t:>5}  {L[1]:>24}  {B[1]:>24}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "command", None):
+            raise UserError(f"{PROG}: a command is required (constants, run, report, compare, "
+                            "sweep); see --help")
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        msg = str(exc).replace("\n", " ")
+        print(f"{PROG}: error: {msg}" if not msg.startswith(PROG) else f"{msg}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

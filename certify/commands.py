@@ -1,0 +1,5 @@
+"""Subcommands beyond ``constants``: run, report, compare, sweep."""
+
+
+def add_subcommands(sub) -> None:
+    return None
