@@ -79,6 +79,12 @@ def _printer(world: str):
         def _print_Pi(self, e):
             return "ns.pi"
 
+        def _print_Pow(self, e, rational=False):
+            # x**(p/2) → sqrt(x)**p: only integer powers and sqrt are trusted
+            if world == "interval" and e.exp.is_Rational and e.exp.q == 2:
+                return f"ns.sqrt({self._print(e.base)})**({e.exp.p})"
+            return super()._print_Pow(e, rational=rational)
+
         def _print_Float(self, e):  # pragma: no cover - inputs are rationalized
             raise TypeError("floating-point constant in an expression to generate")
 
@@ -100,11 +106,11 @@ def _check_powers(expr):
     import sympy as sp
 
     for p in expr.atoms(sp.Pow):
-        if not (p.exp.is_Integer or p.exp == sp.Rational(1, 2) or p.exp == -sp.Rational(1, 2)):
+        if not (p.exp.is_Integer or (p.exp.is_Rational and p.exp.q == 2)):
             from .activations import ActivationError
 
             raise ActivationError(f"power {p} has no trusted interval implementation "
-                                  f"(only integer powers and square roots)")
+                                  f"(only integer and half-integer powers)")
 
 
 def _load(path: Path, modname: str):
