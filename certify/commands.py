@@ -1,5 +1,128 @@
-"""Subcommands beyond ``constants``: run, report, compare, sweep."""
+"""Subcommands ``run``, ``report`` and ``compare`` (``constants`` lives in cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _int_ge(name: str, minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise UserError(f"argument {name}: not an integer: {text!r}") from None
+        if v < minimum:
+            raise UserError(f"argument {name}: must be >= {minimum}, got {v}")
+        return v
+
+    return parse
+
+
+def _float_gt(name: str, minimum: float):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise UserError(f"argument {name}: not a number: {text!r}") from None
+        if not v > minimum:
+            raise UserError(f"argument {name}: must be > {minimum}, got {text}")
+        return v
+
+    return parse
+
+
+BACKENDS = ("numpy", "torch", "cupy", "array_api_strict")
 
 
 def add_subcommands(sub) -> None:
-    return None
+    r = sub.add_parser("run", help="certify a case file or a folder of them")
+    r.add_argument("path", help="a case file (.toml) or a folder of case files")
+    r.add_argument("--out", default="out/certificates",
+                   help="folder for NAME.json certificates and NAME.md reports")
+    r.add_argument("--backend", default="numpy",
+                   help=f"array backend of the executor: {', '.join(BACKENDS)}")
+    r.add_argument("--jobs", type=_int_ge("--jobs", 1), default=1,
+                   help="processes: cases in parallel (a folder) or neurons in parallel "
+                        "(one case)")
+    r.add_argument("--no-report", action="store_true", help="write certificates only")
+    r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="index page over the certificates in a folder")
+    p.add_argument("folder")
+    p.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("compare", help="regressions of NEW against BASE (files or folders)")
+    c.add_argument("base")
+    c.add_argument("new")
+    c.add_argument("--rtol", type=_float_gt("--rtol", 0), default=None,
+                   help="relative tolerance for a loosened certified constant (1e-6)")
+    c.add_argument("--slowdown", type=_float_gt("--slowdown", 1), default=None,
+                   help="allowed wall-time factor (3.0)")
+    c.set_defaults(func=cmd_compare)
+
+
+def case_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.toml"))
+        if not files:
+            raise UserError(f"{path}: no case files (*.toml) in this folder")
+        return files
+    if path.suffix != ".toml":
+        raise UserError(f"{path}: a case file must end in .toml")
+    return [path]
+
+
+def cmd_run(args) -> int:
+    import sys
+
+    from .progress import Progress
+    from .runner import run_many
+
+    if args.backend not in BACKENDS:
+        raise UserError(f"argument --backend: unknown backend {args.backend!r} "
+                        f"(choose from {', '.join(BACKENDS)})")
+    files = case_files(Path(args.path))
+    progress = Progress(len(files), enabled=False if args.quiet else None)
+    results = run_many(files, Path(args.out), backend=args.backend, jobs=args.jobs,
+                       report=not args.no_report, progress=progress)
+    progress.done()
+    bad = 0
+    for name, verdict, reasons in results:
+        mark = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}[verdict]
+        line = f"{mark:8} {name}"
+        if verdict != "pass":
+            bad += 1
+            line += ": " + "; ".join(reasons[:3])
+        print(line)
+    if not args.no_report:
+        from .report import write_index
+
+        write_index(Path(args.out))
+    print(f"{len(results) - bad} passed, {bad} failed", file=sys.stdout)
+    return 1 if bad else 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_index
+
+    path = write_index(Path(args.folder))
+    print(path)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import DEFAULT_RTOL, DEFAULT_SLOWDOWN, compare_paths
+
+    probs = compare_paths(Path(args.base), Path(args.new),
+                          rtol=args.rtol or DEFAULT_RTOL,
+                          slowdown=args.slowdown or DEFAULT_SLOWDOWN)
+    for p in probs:
+        print(f"REGRESSION {p}")
+    if not probs:
+        print("no regressions")
+    return 1 if probs else 0
