@@ -1,0 +1,184 @@
+"""The pipeline end to end: certificates, verdicts, reports, compare, CLI run."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from certify.certificate import validate
+from certify.cli import main
+from certify.compare import compare_certificates
+
+SMALL = """
+name = "{name}"
+[meta]
+description = "small test case"
+[model]
+activation = "{act}"
+width = 16
+[init]
+seed = 1
+alpha0 = "{alpha0}"
+[ball]
+rho_w = "{rho}"
+rho_u = "{rho}"
+[data]
+kind = "sphere"
+n = 6
+steps = 4
+dim = 2
+seed = 2
+[target]
+kind = "transport"
+nu_w = "0.5"
+nu_u = "0.5"
+mc_draws = 4000
+seed = 3
+[train]
+algorithm = "{alg}"
+eta = "{eta}"
+iterations = 40
+[certify]
+data_specific = {ds}
+box_budget = 200
+"""
+
+
+def write_case(folder: Path, name="small", act="tanh", alpha0="0.5", alg="pgd", eta="0.05",
+               ds="false", rho="1.0") -> Path:
+    p = folder / f"{name}.toml"
+    p.write_text(SMALL.format(name=name, act=act, alpha0=alpha0, alg=alg, eta=eta, ds=ds,
+                              rho=rho))
+    return p
+
+
+@pytest.fixture
+def case_dir(tmp_path):
+    d = tmp_path / "cases"
+    d.mkdir()
+    return d
+
+
+def test_run_writes_valid_certificate_and_report(case_dir, tmp_path, capsys):
+    write_case(case_dir)
+    out = tmp_path / "out"
+    assert main(["run", str(case_dir / "small.toml"), "--out", str(out), "--quiet"]) == 0
+    cert = json.loads((out / "small.json").read_text())
+    assert validate(cert) == []
+    assert cert["verdict"] == "pass", cert["reasons"]
+    assert cert["environment"]["interval_engine"] == "mpmath.iv"
+    assert "certified" in cert["rigor"] and "observed" in cert["rigor"]
+    # intervals are decimal-string pairs; closed form of L_0 is σ₁K = √2 for tanh
+    lo, hi = cert["constants"]["closed_form"]["L"][0]
+    assert float(lo) <= 2 ** 0.5 <= float(hi)
+    assert len(cert["executor"]["loss"]) == 40
+    assert len(cert["executor"]["drift"]["slack"]) == 40
+    md = (out / "small.md").read_text()
+    assert "PASS" in md and "certified" in md and "observed" in md
+    assert (out / "small-loss.png").exists() and (out / "index.md").exists()
+    assert "1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_regimes_are_named(case_dir, tmp_path):
+    import certify
+
+    for alpha0, regime in (("0.5", "short"), ("0.75", "cutoff"), ("1.0", "long")):
+        p = write_case(case_dir, name=f"r{alpha0.replace('.', '')}", alpha0=alpha0)
+        cert = certify.run(certify.load_case(p))
+        assert regime in cert["constants"]["regime"], (alpha0, cert["constants"]["regime"])
+
+
+def test_gd_reports_exit_time(case_dir):
+    import certify
+
+    p = write_case(case_dir, name="gdexit", alg="gd", eta="3.0", rho="0.02")
+    cert = certify.run(certify.load_case(p))
+    ex = cert["executor"]
+    assert ex["algorithm"] == "gd"
+    assert ex["exit_time"] is not None
+    assert max(ex["radius"]["w"] + ex["radius"]["u"]) > 0.02
+
+
+def test_bad_case_exit_2_and_nothing_written(case_dir, tmp_path):
+    p = write_case(case_dir)
+    p.write_text(p.read_text().replace("width = 16", "width = 15"))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "certify", "run", str(p), "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert "width" in r.stderr and str(p.name) in r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_folder_with_one_bad_case_writes_nothing(case_dir, tmp_path):
+    write_case(case_dir, name="good")
+    bad = write_case(case_dir, name="bad")
+    bad.write_text(bad.read_text().replace('rho_u = "1.0"', 'rho_u = "1.0"\nextra = 1'))
+    assert "extra" in bad.read_text()
+    out = tmp_path / "out"
+    assert main(["run", str(case_dir), "--out", str(out), "--quiet"]) == 2
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "no/such/case.toml"], "no such file"),
+    (["run", "tests/README.md"], ".toml"),
+    (["run", "cases", "--jobs", "0"], "--jobs"),
+    (["run", "cases", "--backend", "fortran"], "--backend"),
+    (["compare", "no/such", "cases"], "no such"),
+    (["report", "no/such"], "not a folder"),
+])
+def test_cli_bad_arguments(args, needle, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def _pass_cert(case_dir):
+    import certify
+
+    return dict(certify.run(certify.load_case(write_case(case_dir))).data)
+
+
+def test_compare_flags_each_regression(case_dir):
+    base = _pass_cert(case_dir)
+    assert compare_certificates(base, copy.deepcopy(base)) == []
+    worse = copy.deepcopy(base)
+    worse["verdict"] = "fail"
+    assert any("verdict" in p for p in compare_certificates(base, worse))
+    looser = copy.deepcopy(base)
+    lo, hi = looser["constants"]["closed_form"]["beta"][2]
+    looser["constants"]["closed_form"]["beta"][2] = [lo, str(float(hi) * 1.01)]
+    assert any("loosened at t=2" in p for p in compare_certificates(base, looser))
+    viol = copy.deepcopy(base)
+    viol["executor"]["drift"]["violations"] = [7]
+    assert any("new drift violations" in p for p in compare_certificates(base, viol))
+    slow = copy.deepcopy(base)
+    slow["timings"] = {k: v * 10 + 10 for k, v in slow["timings"].items()}
+    assert any("slowdown" in p for p in compare_certificates(base, slow))
+
+
+def test_compare_cli_folders(case_dir, tmp_path, capsys):
+    write_case(case_dir)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", str(case_dir), "--out", str(a), "--quiet", "--no-report"]) == 0
+    assert main(["run", str(case_dir), "--out", str(b), "--quiet", "--no-report"]) == 0
+    assert main(["compare", str(a), str(b)]) == 0
+    (b / "small.json").unlink()
+    assert main(["compare", str(a), str(b)]) == 1
+    assert "missing" in capsys.readouterr().out
+
+
+def test_pytest_plugin_collects_case_files(case_dir, tmp_path):
+    write_case(case_dir)
+    r = subprocess.run([sys.executable, "-m", "pytest", str(case_dir), "-q", "-p",
+                        "no:cacheprovider", "-o", "addopts=", "--rnn-certify-out",
+                        str(tmp_path / "o")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 passed" in r.stdout
