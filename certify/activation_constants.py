@@ -41,6 +41,7 @@ from .intervals import (
     from_man_exp_signed,
     hi,
     interval_strings,
+    is_finite,
     lo,
     lower_abs,
     man_exp,
@@ -95,22 +96,46 @@ def _tail_ok(gen, k: int, Z) -> bool:
     return True
 
 
+FAR = mpf(2) ** 20
+
+
 def _limits(act: Activation, k: int):
+    """Enclosures of lim_{z→±∞} σ^{(k)}(z), given that σ^{(k)} is monotone on the tails.
+
+    First the trusted interval code of σ^{(k)} on [2²⁰, +∞] (resp. [−∞, −2²⁰]):
+    a finite result encloses every value there, so (σ^{(k)} being monotone and
+    bounded on the tail) the limit exists and lies in it.  If that evaluation is
+    not finite (e.g. a 0·∞ form), sympy computes the limit exactly and the
+    engine encloses the resulting constant.
+    """
+    gen = activation_functions(act)
+    f = getattr(gen, f"d{k}_interval")
+    out = []
+    for side, X in (("+", iv.mpf([FAR, "+inf"])), ("-", iv.mpf(["-inf", -FAR]))):
+        try:
+            Y = f(X, ns=NS)
+        except (ArithmeticError, ValueError):
+            Y = None
+        if Y is not None and is_finite(Y):
+            out.append(Y)
+            continue
+        out.append(_sympy_limit(act, k, side))
+    return out[0], out[1]
+
+
+def _sympy_limit(act: Activation, k: int, side: str):
     import sympy as sp
 
     from symbolic.activations import symbol
     from symbolic.codegen import interval_constant
 
-    out = []
-    for direction in (sp.oo, -sp.oo):
-        lim = sp.limit(act.derivative(k), symbol(), direction)
-        if not (lim.is_real and lim.is_finite):
-            raise ActivationError(
-                f"activation {act.name!r}: its derivative of order {k} has no finite limit at "
-                f"{'+' if direction == sp.oo else '-'}infinity ({lim}); sup over R is not "
-                "certified to be finite")
-        out.append(iv.mpf(interval_constant(lim)(NS)))
-    return out[0], out[1]
+    direction = sp.oo if side == "+" else -sp.oo
+    lim = sp.limit(act.derivative(k), symbol(), direction)
+    if not (lim.is_real and lim.is_finite):
+        raise ActivationError(
+            f"activation {act.name!r}: its derivative of order {k} has no finite limit at "
+            f"{side}infinity ({lim}); sup over R is not certified to be finite")
+    return iv.mpf(interval_constant(lim)(NS))
 
 
 def _decompose(act: Activation, k: int) -> Decomposition:
@@ -205,8 +230,6 @@ def certify_activation(spec: str | Activation) -> ActivationConstants:
     enc = enclosure_for(act)
     s0, s1, s2 = (_sup_abs(enc, k) for k in range(3))
     for k, s in enumerate((s0, s1, s2)):
-        from .intervals import is_finite
-
         if not is_finite(s):
             raise ActivationError(f"activation {act.name!r}: sup of |derivative of order {k}| "
                                   "is not finite")
