@@ -208,7 +208,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
         beta_for_radius=bfr, L_for_radius=bfr.L_for_radius,
         activation=ac.activation, loss=case.train.loss, backend=backend,
         progress=(progress.iteration if progress is not None else None),
-        comparator_loss_bound=comp_bound)
+        comparator_loss_bound=comp_bound, fp_factor=case.certify.fp_factor)
     timings["executor"] = time.perf_counter() - t0
 
     if res.violations:

@@ -215,17 +215,22 @@ def regimes() -> dict[str, object]:
 def numeric_recurrence(sigma0, sigma1, sigma2, alpha, steps: int, ctx):
     """L_t, β_t for t = 0..steps−1 by the recurrence, in the arithmetic of ``ctx``.
 
+    ``ctx = None`` computes in Python floats (observed, for tests and plots).
     With ``ctx = mpmath.iv`` and interval σ's this is an outward-rounded
     enclosure of the closed forms (equal to the recurrence by :func:`prove`),
     valid in all three regimes, including a q-interval that straddles 1.
     The update is the sympy-derived one, code-generated (no hand copy).
     """
+    import math
+
     from .codegen import bound_step
 
     step = bound_step(ctx)
-    K = ctx.sqrt(1 + sigma0 * sigma0)
-    L = [ctx.mpf(0)]
-    B = [ctx.mpf(0)]
+    sqrt = math.sqrt if ctx is None else ctx.sqrt
+    zero = 0.0 if ctx is None else ctx.mpf(0)
+    K = sqrt(1 + sigma0 * sigma0)
+    L = [zero]
+    B = [zero]
     Ls, Bs = [], []
     for _ in range(steps):
         Ln, Bn = step(sigma1, sigma2, alpha, K, L[-1], B[-1])
