@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal, InvalidOperation
 
+from .argtypes import decimal_at_least, int_at_least
 from .errors import UserError
 
 PROG = "rnn-certify"
@@ -22,34 +22,6 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
-def _decimal_arg(name: str, minimum=None):
-    def parse(text: str) -> str:
-        try:
-            d = Decimal(text)
-        except InvalidOperation:
-            raise UserError(f"argument {name}: not a decimal number: {text!r}") from None
-        if not d.is_finite():
-            raise UserError(f"argument {name}: must be finite, got {text!r}")
-        if minimum is not None and d < minimum:
-            raise UserError(f"argument {name}: must be >= {minimum}, got {text}")
-        return text
-
-    return parse
-
-
-def _int_arg(name: str, minimum: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise UserError(f"argument {name}: not an integer: {text!r}") from None
-        if v < minimum:
-            raise UserError(f"argument {name}: must be >= {minimum}, got {v}")
-        return v
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Certify convergence constants and drift inequalities "
                 "of gradient descent on diagonal Elman RNNs.")
@@ -58,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("constants", help="certified σ-constants and closed-form L_t, β_t")
     c.add_argument("--activation", required=True,
                    help="tanh | logistic | gaussian | a sympy expression in z")
-    c.add_argument("--alpha", required=True, type=_decimal_arg("--alpha", 0),
+    c.add_argument("--alpha", required=True, type=decimal_at_least("--alpha", 0),
                    help="α_m (decimal; read exactly)")
-    c.add_argument("--steps", required=True, type=_int_arg("--steps", 1), help="T")
+    c.add_argument("--steps", required=True, type=int_at_least("--steps", 1), help="T")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(func=cmd_constants)
 

@@ -4,34 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .argtypes import float_above, int_at_least
 from .errors import UserError
-
-
-def _int_ge(name: str, minimum: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise UserError(f"argument {name}: not an integer: {text!r}") from None
-        if v < minimum:
-            raise UserError(f"argument {name}: must be >= {minimum}, got {v}")
-        return v
-
-    return parse
-
-
-def _float_gt(name: str, minimum: float):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise UserError(f"argument {name}: not a number: {text!r}") from None
-        if not v > minimum:
-            raise UserError(f"argument {name}: must be > {minimum}, got {text}")
-        return v
-
-    return parse
-
 
 BACKENDS = ("numpy", "torch", "cupy", "array_api_strict")
 
@@ -43,7 +17,7 @@ def add_subcommands(sub) -> None:
                    help="folder for NAME.json certificates and NAME.md reports")
     r.add_argument("--backend", default="numpy",
                    help=f"array backend of the executor: {', '.join(BACKENDS)}")
-    r.add_argument("--jobs", type=_int_ge("--jobs", 1), default=1,
+    r.add_argument("--jobs", type=int_at_least("--jobs", 1), default=1,
                    help="processes: cases in parallel (a folder) or neurons in parallel "
                         "(one case)")
     r.add_argument("--no-report", action="store_true", help="write certificates only")
@@ -57,9 +31,9 @@ def add_subcommands(sub) -> None:
     c = sub.add_parser("compare", help="regressions of NEW against BASE (files or folders)")
     c.add_argument("base")
     c.add_argument("new")
-    c.add_argument("--rtol", type=_float_gt("--rtol", 0), default=None,
+    c.add_argument("--rtol", type=float_above("--rtol", 0), default=None,
                    help="relative tolerance for a loosened certified constant (1e-6)")
-    c.add_argument("--slowdown", type=_float_gt("--slowdown", 1), default=None,
+    c.add_argument("--slowdown", type=float_above("--slowdown", 1), default=None,
                    help="allowed wall-time factor (3.0)")
     c.set_defaults(func=cmd_compare)
 

@@ -29,6 +29,14 @@ def _num(v):
         return None
 
 
+def _save(plt, fig, out_dir: Path, name: str, kind: str) -> str:
+    fig.tight_layout()
+    f = out_dir / f"{name}-{kind}.png"
+    fig.savefig(f, dpi=110)
+    plt.close(fig)
+    return f.name
+
+
 def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
     try:
         import matplotlib
@@ -60,11 +68,7 @@ def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
         ax.set_xlabel("iteration k")
         ax.set_ylabel("empirical risk")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        f = out_dir / f"{name}-loss.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files["loss"] = f.name
+        files["loss"] = _save(plt, fig, out_dir, name, "loss")
     drift = ex.get("drift") or {}
     slack = drift.get("slack")
     if slack:
@@ -78,11 +82,7 @@ def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
         ax.set_yscale("symlog", linthresh=1e-8)
         ax.set_xlabel("iteration k")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        f = out_dir / f"{name}-slack.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files["slack"] = f.name
+        files["slack"] = _save(plt, fig, out_dir, name, "slack")
     const = cert.get("constants") or {}
     t = const.get("t") or []
     if t:
@@ -101,11 +101,7 @@ def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
             ax.set_title(label)
             ax.legend(fontsize=7)
         fig.suptitle(f"q = σ₁α_m ∈ {const.get('q')}", fontsize=8)
-        fig.tight_layout()
-        f = out_dir / f"{name}-constants.png"
-        fig.savefig(f, dpi=110)
-        plt.close(fig)
-        files["constants"] = f.name
+        files["constants"] = _save(plt, fig, out_dir, name, "constants")
     return files
 
 
