@@ -197,12 +197,26 @@ def _load(path) -> dict[int, Decomposition] | None:
         return None
 
 
+@lru_cache(maxsize=1)
+def _kernel_key() -> str:
+    """Hash of the interval kernels: a cached decomposition is reused only if the
+    code that certified it is unchanged."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("intervals.py", "activation_constants.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
 @lru_cache(maxsize=32)
 def enclosure_for(act: Activation) -> ActivationEnclosure:
     """The tight σ, σ', σ'' enclosure for ``act`` (certified decomposition, cached)."""
     from symbolic.codegen import _act_stem
 
-    path = cache_dir() / f"{_act_stem(act.source)}.decomp.json"
+    path = cache_dir() / f"{_act_stem(act.source)}.{_kernel_key()}.decomp.json"
     decomps = _load(path) if path.exists() else None
     if decomps is None:
         decomps = {k: _decompose(act, k) for k in range(3)}

@@ -12,6 +12,9 @@ Trusted primitives
 ------------------
 Only these mpmath.iv operations are relied on: + − × ÷, integer powers,
 ``exp``, ``log``, ``sqrt``, ``sin``, ``cos``, ``tan`` and the constant ``pi``.
+The transcendental ones are additionally widened outward by 4 ulps, because
+``iv.exp`` was observed to round some endpoints to nearest instead of outward
+(see :func:`_widen`); arithmetic is used as is.
 Every activation is rewritten into them by
 :func:`symbolic.activations.trusted_form` before code generation (tanh,
 sinh, cosh become expressions in exp).
@@ -48,15 +51,51 @@ from mpmath.libmp import from_man_exp
 ENGINE = "mpmath.iv"
 
 
-class Namespace:
-    """What generated interval code may call (``ns.exp`` …): the trusted primitives."""
+#: relative outward widening applied to every transcendental primitive (4 ulps at 53 bits)
+WIDEN = mpf(2) ** -50
+#: absolute widening for endpoints that are tiny but nonzero
+TINY = mpf(2) ** -1070
 
-    exp = staticmethod(iv.exp)
-    log = staticmethod(iv.log)
-    sqrt = staticmethod(iv.sqrt)
-    sin = staticmethod(iv.sin)
-    cos = staticmethod(iv.cos)
-    tan = staticmethod(iv.tan)
+
+def _widen(f, floor=None, ceiling=None):
+    """``f`` followed by an outward widening of both endpoints by 4 ulps.
+
+    mpmath.iv's ``exp`` was observed here to round some endpoints to nearest
+    instead of outward (e.g. ``iv.exp(-2**-40)`` returned a point interval that
+    excludes the true value; errors below one ulp; tests/test_intervals_engine.py
+    keeps the evidence).  The other primitives showed no such failure, but every
+    transcendental result is widened the same way; ``floor``/``ceiling`` clamp
+    the result to the function's known range (exp ≥ 0, sqrt ≥ 0, |sin|, |cos| ≤ 1)
+    so that sign information is not lost.  Zero and infinite endpoints are kept.
+    """
+
+    def g(x):
+        y = f(x)
+        a, b = lo(y), hi(y)
+        if a == a and a not in (0, mpf("inf"), mpf("-inf")):
+            a = lo(iv.mpf(a) - (iv.mpf(abs(a)) * WIDEN + TINY))
+        if b == b and b not in (0, mpf("inf"), mpf("-inf")):
+            b = hi(iv.mpf(b) + (iv.mpf(abs(b)) * WIDEN + TINY))
+        if floor is not None and a < floor:
+            a = mpf(floor)
+        if ceiling is not None and b > ceiling:
+            b = mpf(ceiling)
+        return interval(a, b)
+
+    g.__name__ = getattr(f, "__name__", "widened")
+    return g
+
+
+class Namespace:
+    """What generated interval code may call (``ns.exp`` …): the trusted primitives,
+    each transcendental one widened outward (see :func:`_widen`)."""
+
+    exp = staticmethod(_widen(iv.exp, floor=0))
+    log = staticmethod(_widen(iv.log))
+    sqrt = staticmethod(_widen(iv.sqrt, floor=0))
+    sin = staticmethod(_widen(iv.sin, floor=-1, ceiling=1))
+    cos = staticmethod(_widen(iv.cos, floor=-1, ceiling=1))
+    tan = staticmethod(_widen(iv.tan))
     mpf = staticmethod(iv.mpf)
 
     @property
@@ -65,7 +104,7 @@ class Namespace:
 
     @property
     def e(self):
-        return iv.exp(1)
+        return self.exp(iv.mpf(1))
 
 
 NS = Namespace()

@@ -8,7 +8,7 @@ definition (THEORY §1) without any sensitivity template.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import mpmath
 import sympy as sp
@@ -17,7 +17,7 @@ from symbolic import resolve
 from symbolic.activations import symbol
 
 
-@lru_cache(maxsize=None)
+@cache
 def sigma_mp(name: str, k: int):
     act = resolve(name)
     return sp.lambdify(symbol(), sp.diff(act.expr(), symbol(), k), modules="mpmath")

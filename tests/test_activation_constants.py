@@ -75,9 +75,8 @@ def test_tight_enclosure_contains_50_digit_point_values(name, k, a, b, fracs):
 @settings(max_examples=40, deadline=None)
 @given(name=st.sampled_from(list(EXACT)), k=st.integers(0, 3), a=endpoint, w=st.floats(0, 1e-3))
 def test_generated_interval_code_is_sound_on_narrow_inputs(name, k, a, w):
-    from symbolic import activation_functions
-
     from certify.intervals import NS
+    from symbolic import activation_functions
 
     gen = activation_functions(name)
     X = interval(a, a + w)
