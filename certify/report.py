@@ -204,6 +204,33 @@ def write_report(cert: dict, out_dir: Path) -> Path:
     return path
 
 
+def _cutoff_plot(certs: list[dict], folder: Path) -> str | None:
+    """L_t and β_t (closed form) of every case on one log-scale figure."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    if not certs:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    styles = {"short": "-", "at the": "--", "long": ":"}
+    for cert in certs:
+        const = cert.get("constants") or {}
+        regime = const.get("regime", "")
+        ls = next((v for k, v in styles.items() if regime.startswith(k)), "-")
+        for ax, q in zip(axes, ("L", "beta"), strict=True):
+            vals = [_num(v) for v in (const.get("closed_form") or {}).get(q, [])]
+            ax.semilogy(range(len(vals)), vals, ls, label=f"{cert['case']['name']} ({regime})")
+    for ax, title in zip(axes, ("closed-form L_t", "closed-form β_t"), strict=True):
+        ax.set_xlabel("t")
+        ax.set_title(title)
+    axes[1].legend(fontsize=6, loc="upper left")
+    return _save(plt, fig, folder, "index", "cutoff")
+
+
 def write_index(folder: Path) -> Path:
     """``index.md`` over every certificate ``*.json`` in ``folder``."""
     from .errors import UserError
@@ -212,12 +239,14 @@ def write_index(folder: Path) -> Path:
     if not folder.is_dir():
         raise UserError(f"report: {folder}: not a folder of certificates")
     rows = []
+    certs = []
     for f in sorted(folder.glob("*.json")):
         try:
             cert = json.loads(f.read_text())
             name = cert["case"]["name"]
         except (ValueError, KeyError, TypeError):
             continue
+        certs.append(cert)
         ex = cert.get("executor") or {}
         drift = ex.get("drift") or {}
         ap = ex.get("apriori") or {}
@@ -230,8 +259,13 @@ def write_index(folder: Path) -> Path:
                     f"| {tot:.1f} |")
     if not rows:
         raise UserError(f"report: {folder}: no certificates (*.json) found")
+    cutoff = _cutoff_plot(certs, folder)
     text = "\n".join([
         "# Certificates", "",
+        *([f"![closed-form constants of every case]({cutoff})", "",
+           "Closed-form L_t and β_t (certified upper bounds) of every case: bounded in t "
+           "for q = σ₁α_m < 1, polynomial at the cutoff q = 1, exponential beyond.", ""]
+          if cutoff else []),
         "| case | verdict | regime | min drift slack (obs.) | violations | exit time | "
         "a-priori bound / observed | max certified/closed-form | seconds |",
         "|---|---|---|---|---|---|---|---|---|", *rows, ""])
