@@ -37,8 +37,9 @@ class Progress:
     def iteration(self, i: int, total: int) -> None:
         self._draw(extra=f"iteration {i}/{total}")
 
-    def boxes(self, done: int, total: int) -> None:
-        self._draw(extra=f"{done}/{total}")
+    def substage(self, stage: str, done: int, total: int) -> None:
+        """A step inside a stage (e.g. boxes of the data-specific certification)."""
+        self._draw(extra=f"{stage} {done}/{total}")
 
     def _draw(self, extra: str = "", force: bool = False) -> None:
         if not self.enabled:

@@ -137,7 +137,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
         unknown.append("closed-form constants are not finite")
 
     # ---- data-specific constants (certified upper, observed lower)
-    certified = lower = None
+    certified = lower = ratios = None
     dc_summary = None
     beta_drift = list(closed_B)
     L_drift = list(closed_L)
@@ -150,14 +150,16 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
             alpha_m=a_m, T=T, rel_tol=case.certify.rel_tol, box_budget=case.certify.box_budget,
             jobs=jobs, seed=case.init_spec.seed,
             lower_samples=case.certify.lower_samples,
-            progress=(progress.boxes if progress is not None else None))
+            progress=(progress.substage if progress is not None else None))
         timings["data_constants"] = time.perf_counter() - t0
-        certified = {"L": [interval_strings(x) for x in dc.certified_L],
-                     "beta": [interval_strings(x) for x in dc.certified_beta],
-                     "engine": dc.engine, "norm_bound": dc.norm_bound,
-                     "boxes": dc.boxes, "complete": dc.complete}
-        lower = {"L": float_list(dc.lower_L), "beta": float_list(dc.lower_beta),
-                 "method": dc.lower_method}
+        dj = dc.to_json()
+        certified = {"L": dj["certified"]["L"], "beta": dj["certified"]["beta"],
+                     "engine": dj["engine"], "screen_engine": dj["screen_engine"],
+                     "norm_method": dj["norm_method"], "argmax": dj["argmax"],
+                     "boxes": dj["boxes"], "budget_exhausted": dj["budget_exhausted"],
+                     "settings": dj["settings"], "notes": dj["notes"]}
+        lower = dj["lower"]
+        ratios = dj["ratios"]
         for t in range(T):
             cL, cB = float_up(dc.certified_L[t]), float_up(dc.certified_beta[t])
             if not (math.isfinite(cL) and math.isfinite(cB)):
@@ -165,8 +167,9 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
                 continue
             L_drift[t] = min(L_drift[t], cL)
             beta_drift[t] = min(beta_drift[t], cB)
-        reasons += dc.checks(closed_L, closed_B)
+        reasons += dc.checks()
         dc_summary = dc
+        certified["timings"] = dj["timings"]
 
     # ---- comparator and executor (observed, checked against certified constants)
     t0 = stage("comparator")
@@ -260,6 +263,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
                             "beta": [interval_strings(x) for x in cf["beta"]]},
             "certified": certified,
             "lower": lower,
+            "ratios": ratios if dc_summary is not None else None,
             "drift_beta": [upper_string(iv.mpf(b)) for b in beta_drift],
             "max_certified_over_closed": max_ratio,
         },
