@@ -1,0 +1,1098 @@
+"""Certified data-specific constants on Ω_ρ (THEORY §5, last paragraph).
+
+For every step t this module certifies
+
+    U^L_t ≥ sup_{Θ∈Ω_ρ} max_{i,j} ‖g_t(X_j; θ_i)‖₂,
+    U^β_t ≥ sup_{Θ∈Ω_ρ} max_{i,j} ‖H_t(X_j; θ_i)‖₂,
+
+and reports next to them a best lower bound (a point of Ω_ρ) and the closed
+forms L_t, β_t; the certificate checks ``closed form ≥ certified ≥ lower``.
+
+Structure used
+--------------
+* Neurons are independent and Ω_ρ is a product: the sup is a max over
+  *distinct* neurons (bit-identical θ_i(0); the symmetric initialization
+  makes only m/2 distinct) and samples of a sup over one neuron's set
+  ``[w0 ± ρ_w/√m] × B(u0, ρ_u/√m)``.
+* Each set is covered by boxes (start: the bounding box; a box is contracted
+  to the bounding box of its intersection with the ball, and dropped when it
+  misses the ball — every step rigorous), refined by bisection of the widest
+  coordinate.
+
+Pipeline
+--------
+1. **Lower bounds** (*observed* points, then confirmed): random points of Ω_ρ
+   (boundary included) and projected gradient ascent (central differences) on
+   ‖g_t‖ and ‖H_t‖₂ from the best ones.  The best point of each criterion is
+   re-evaluated by the trusted engine, which certifies its membership in Ω_ρ
+   and a lower bound of its value; these certified values are the pruning
+   thresholds ``thr`` (and the reported lower bounds).
+2. **Screening branch and bound** (:mod:`certify.screen`: NumPy intervals with
+   outward rounding and an mpmath.iv-certified activation table; rigorous, so
+   it may prune).  Nodes at depths 0, 4, 8, … (*anchors*) get full
+   first-order AD (∂H over the box); the others the cheap mean value form
+   from their anchor's ∂H — exactly what the trusted stage will compute.
+   Stage 1 bisects, where the bound is attained (boxes in the top half of
+   their neuron's excess), the boxes whose bound exceeds the target
+   ``min((1 + rel_tol)·thr, closed form)``; a neuron stops when two sweeps of
+   p rounds improved its bound by less than ``rel_tol/2``, or when its share of
+   ``box_budget`` is spent (shares ∝ the neuron's (sample, criterion) pairs
+   whose sampled value is within 70% of thr).  Stage 2 bisects boxes that are
+   still above ``thr`` although their centre value is below it, down to 1/8 of
+   the root width, so that they get pruned.  A box whose screened bound is
+   below ``thr`` for a criterion is pruned for it (and so are its children):
+   sound, because the box holding the certified lower point is never pruned
+   and the trusted bound of that box is ≥ thr.
+3. **Cover**: per criterion, the cheapest full cover of the surviving boxes
+   (a node whose bound meets the target, or the cover of its children), by
+   dynamic programming on the tree.
+4. **Trusted evaluation** (mpmath.iv, :mod:`certify.engine`) of every cover
+   box: an anchor with at least two cover boxes below it gets one full AD
+   trajectory, the boxes below it the cheap form from its ∂H (re-done with
+   their own ∂H if that bound misses the target); the others their own full
+   AD trajectory.  The certified U_t is the max over the cover of these
+   trusted bounds: every reported number is an mpmath.iv number.
+
+Neuron sets are spread over ``jobs`` processes (screening per chunk of
+neurons, trusted evaluation per anchor); results do not depend on ``jobs``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from mpmath import iv, mpf
+
+from .intervals import hi, interval_strings, lo, upper_string
+
+__all__ = ["DataConstants", "certify_data_constants", "DEFAULT_REL_TOL", "DEFAULT_BOX_BUDGET"]
+
+DEFAULT_REL_TOL = 0.02
+DEFAULT_BOX_BUDGET = 2000
+DEFAULT_LOWER_SAMPLES = 48
+#: anchors (nodes whose depth is a multiple of this) get full first-order AD;
+#: the other nodes use their anchor's ∂H (cheap form), in screening and trusted stage
+ANCESTOR_LEVELS = 4
+#: an ancestor's ∂H is computed only when at least this many cover boxes share it
+MIN_SHARED = 2
+#: stage 2: a box whose centre value is below (1 − PRUNE_MARGIN·rel_tol)·thr is refined
+PRUNE_MARGIN = 0.05
+#: stage 2 refines down to this fraction of the root box width
+PRUNE_WIDTH = 1 / 8
+
+
+# --------------------------------------------------------------------------
+# result
+
+
+@dataclass(frozen=True)
+class DataConstants:
+    """Certified data-specific constants for t = 0..steps−1.
+
+    ``certified_L[t]``, ``certified_beta[t]``: mpmath.iv intervals ``[lo, hi]``
+    enclosing the sup over Ω_ρ (lo: the certified value at the best lower
+    point, hi: the certified upper bound).  ``lower_*``: floats (*observed*
+    label; each is a certified lower bound at a point of Ω_ρ, rounded down).
+    ``closed_*``: the closed forms L_t, β_t (iv intervals).  ``argmax_*[t]``:
+    (neuron, sample) of the cover box attaining the certified bound;
+    ``lower_points_*[t]``: (neuron, sample, θ) of the lower bound.
+    """
+
+    activation: str
+    engine: str
+    screen_engine: str
+    norm_method: dict
+    steps: int
+    certified_L: tuple
+    certified_beta: tuple
+    lower_L: tuple
+    lower_beta: tuple
+    closed_L: tuple
+    closed_beta: tuple
+    argmax_L: tuple
+    argmax_beta: tuple
+    lower_points_L: tuple
+    lower_points_beta: tuple
+    screen_L: tuple
+    screen_beta: tuple
+    boxes: dict
+    timings: dict
+    settings: dict
+    budget_exhausted: bool = False
+    notes: tuple = field(default_factory=tuple)
+
+    @property
+    def t(self) -> list[int]:
+        return list(range(self.steps))
+
+    def upper(self, kind: str) -> list[float]:
+        """Certified upper bounds as floats rounded up (kind 'L' or 'beta')."""
+        vals = self.certified_L if kind == "L" else self.certified_beta
+        return [float(upper_string(v)) for v in vals]
+
+    def ratios(self, kind: str) -> dict:
+        """certified/lower and certified/closed-form per t (floats, observed)."""
+        cert = self.upper(kind)
+        low = self.lower_L if kind == "L" else self.lower_beta
+        closed = self.closed_L if kind == "L" else self.closed_beta
+        return {"certified/lower": [c / lw if lw > 0 else math.inf
+                                    for c, lw in zip(cert, low, strict=True)],
+                "certified/closed": [c / float(hi(cf))
+                                     for c, cf in zip(cert, closed, strict=True)]}
+
+    def checks(self) -> list[str]:
+        """Failure reasons (empty when closed form ≥ certified ≥ lower for every t)."""
+        out = []
+        for kind, cert, closed, low, arg in (
+                ("L", self.certified_L, self.closed_L, self.lower_L, self.argmax_L),
+                ("beta", self.certified_beta, self.closed_beta, self.lower_beta,
+                 self.argmax_beta)):
+            for t in range(self.steps):
+                c = cert[t]
+                nrn, smp = arg[t]
+                where = f"(neuron {nrn}, sample {smp})"
+                if not _finite(hi(c)):
+                    out.append(f"t={t}: certified {kind} is not finite {where}")
+                    continue
+                if hi(c) > hi(closed[t]):
+                    out.append(f"t={t}: certified {kind} {upper_string(c, 8)} > closed form "
+                               f"{upper_string(closed[t], 8)} {where}")
+                if float(hi(c)) < low[t]:
+                    out.append(f"t={t}: certified {kind} {upper_string(c, 8)} < lower bound "
+                               f"{low[t]!r} {where}")
+        return out
+
+    def to_json(self) -> dict:
+        """Plain-JSON view (intervals as outward decimal strings)."""
+        def ivs(xs):
+            return [interval_strings(x) for x in xs]
+
+        def pts(xs):
+            return [{"neuron": int(a), "sample": int(b), "theta": [float(v) for v in th]}
+                    for a, b, th in xs]
+
+        return {
+            "engine": self.engine,
+            "screen_engine": self.screen_engine,
+            "norm_method": dict(self.norm_method),
+            "t": self.t,
+            "certified": {"L": ivs(self.certified_L), "beta": ivs(self.certified_beta)},
+            "lower": {"L": [float(x) for x in self.lower_L],
+                      "beta": [float(x) for x in self.lower_beta],
+                      "label": "observed (each certified at a point of the ball)",
+                      "points": {"L": pts(self.lower_points_L),
+                                 "beta": pts(self.lower_points_beta)}},
+            "closed_form": {"L": ivs(self.closed_L), "beta": ivs(self.closed_beta)},
+            "argmax": {"L": [list(map(int, a)) for a in self.argmax_L],
+                       "beta": [list(map(int, a)) for a in self.argmax_beta]},
+            "ratios": {k: {name: [v if math.isfinite(v) else None for v in vals]
+                           for name, vals in self.ratios(k).items()} for k in ("L", "beta")},
+            "boxes": dict(self.boxes),
+            "timings": dict(self.timings),
+            "settings": dict(self.settings),
+            "budget_exhausted": bool(self.budget_exhausted),
+            "notes": list(self.notes),
+            "checks": self.checks(),
+        }
+
+
+def _finite(x) -> bool:
+    from mpmath import isinf, isnan
+
+    return not (isnan(x) or isinf(x))
+
+
+# --------------------------------------------------------------------------
+# small exact helpers
+
+
+def _to_iv(x):
+    """Exact enclosure of a number (DecimalValue with .text, str, Fraction, int, float, iv)."""
+    from .activation_constants import to_interval
+
+    text = getattr(x, "text", None)
+    if text is not None:
+        return iv.mpf(str(text))
+    return to_interval(x)
+
+
+def _f_up(x) -> float:
+    v = hi(x)
+    f = float(v)
+    if f < v:
+        f = math.nextafter(f, math.inf)
+    return f
+
+
+def _f_dn(x) -> float:
+    v = lo(x)
+    f = float(v)
+    if f > v:
+        f = math.nextafter(f, -math.inf)
+    return f
+
+
+def _mpf_pack(x: mpf):
+    """Exact picklable form of an mpf."""
+    return tuple(x._mpf_)
+
+
+def _mpf_unpack(t):
+    return mpf(tuple(t))
+
+
+def _progress(progress, stage: str, done: int = 0, total: int = 0) -> None:
+    if progress is None:
+        return
+    if callable(progress) and not hasattr(progress, "set_stage"):
+        progress(stage, done, total)
+        return
+    if hasattr(progress, "set_stage") and done == 0:
+        progress.set_stage(f"constants: {stage}")
+    if hasattr(progress, "boxes") and total:
+        progress.boxes(done, total)
+
+
+# --------------------------------------------------------------------------
+# shared context (set once per process; inherited by forked workers)
+
+_CTX: dict = {}
+
+
+def _set_ctx(ctx: dict) -> None:
+    _CTX.clear()
+    _CTX.update(ctx)
+
+
+def _table():
+    from .screen import activation_table
+
+    if "table" not in _CTX:
+        _CTX["table"] = activation_table(_CTX["act"])
+    return _CTX["table"]
+
+
+def _engine():
+    from .engine import get_engine
+
+    return get_engine(_CTX["engine"], _CTX["act"])
+
+
+# --------------------------------------------------------------------------
+# rigorous box geometry (numpy, outward rounding)
+
+
+def _contract(blo, bhi, u0, ru_hi):
+    """Contract the u-part of boxes to the bounding box of box ∩ ball(u0, ru).
+
+    Returns (blo, bhi, ok); ``ok`` is False for boxes that certainly miss the
+    ball.  Every rounding is directed so that box ∩ ball is never cut.
+    """
+    from .screen import _dn, _up
+
+    a = blo[:, 1:]
+    b = bhi[:, 1:]
+    dist = np.maximum(0.0, np.maximum(_dn(a - u0), _dn(u0 - b)))  # ≤ exact distance
+    dist = np.maximum(dist, 0.0)
+    sq = np.maximum(_dn(dist * dist), 0.0)
+    d = a.shape[1]
+    tot = np.zeros(len(a))
+    for k in range(d):
+        tot = np.maximum(_dn(tot + sq[:, k]), 0.0)
+    r2 = _up(np.float64(ru_hi) * np.float64(ru_hi))
+    ok = tot <= r2
+    new_a = a.copy()
+    new_b = b.copy()
+    for k in range(d):
+        others = np.zeros(len(a))
+        for j in range(d):
+            if j != k:
+                others = np.maximum(_dn(others + sq[:, j]), 0.0)
+        rem = np.maximum(_up(r2 - others), 0.0)
+        R = _up(np.sqrt(rem))
+        new_a[:, k] = np.maximum(a[:, k], _dn(u0[:, k] - R))
+        new_b[:, k] = np.minimum(b[:, k], _up(u0[:, k] + R))
+    ok &= np.all(new_a <= new_b, axis=1)
+    blo = blo.copy()
+    bhi = bhi.copy()
+    blo[:, 1:] = new_a
+    bhi[:, 1:] = new_b
+    return blo, bhi, ok
+
+
+def _root_boxes(W0, U0g, rw_hi, ru_hi):
+    from .screen import _dn, _up
+
+    c = np.concatenate([W0[:, None], U0g], axis=1)
+    blo = c.copy()
+    bhi = c.copy()
+    blo[:, 0] = _dn(W0 - rw_hi)
+    bhi[:, 0] = _up(W0 + rw_hi)
+    blo[:, 1:] = _dn(U0g - ru_hi)
+    bhi[:, 1:] = _up(U0g + ru_hi)
+    return blo, bhi
+
+
+def _split(blo, bhi):
+    """Bisect each box at the midpoint of its widest coordinate (exact union)."""
+    wd = bhi - blo
+    k = np.argmax(wd, axis=1)
+    ar = np.arange(len(k))
+    mid = 0.5 * blo[ar, k] + 0.5 * bhi[ar, k]
+    mid = np.minimum(np.maximum(mid, blo[ar, k]), bhi[ar, k])
+    l1, h1 = blo.copy(), bhi.copy()
+    h1[ar, k] = mid
+    l2, h2 = blo.copy(), bhi.copy()
+    l2[ar, k] = mid
+    return np.concatenate([l1, l2]), np.concatenate([h1, h2])
+
+
+# --------------------------------------------------------------------------
+# 1. lower bounds
+
+
+def _inside(th, c, rw, ru, shrink=1 - 2.0**-30):
+    """Project points onto the set (slightly inside: w clipped, u shrunk radially)."""
+    w = np.clip(th[:, 0], c[:, 0] - rw * shrink, c[:, 0] + rw * shrink)
+    du = th[:, 1:] - c[:, 1:]
+    nr = np.sqrt(np.sum(du * du, axis=1, keepdims=True))
+    lim = ru * shrink
+    du = np.where(nr > lim, du * (lim / np.maximum(nr, 1e-300)), du)
+    return np.concatenate([w[:, None], c[:, 1:] + du], axis=1)
+
+
+def _lower_phase(am, X, C0, rw, ru, K, rng, starts=4, iters=30):
+    """Observed best points per criterion: random sampling then projected ascent.
+
+    Returns (val (2, T), pair index (2, T), theta (2, T, p)).
+    """
+    from .screen import point_values
+
+    G, p = C0.shape
+    n, T, d = X.shape
+    I = np.repeat(np.arange(G), n)
+    J = np.tile(np.arange(n), G)
+    N = len(I)
+    c = C0[I]
+    best = np.full((2, N, T), -np.inf)
+    arg = np.zeros((2, N, T, p))
+    for k in range(K):
+        if k == 0:
+            th = c.copy()
+        else:
+            dw = rng.uniform(-rw, rw, N)
+            if k % 4 == 1:
+                dw = np.sign(dw) * rw
+            du = rng.standard_normal((N, d))
+            du /= np.maximum(np.linalg.norm(du, axis=1, keepdims=True), 1e-300)
+            rad = ru * (np.ones((N, 1)) if k % 2 == 1 else rng.uniform(0, 1, (N, 1)) ** (1 / d))
+            th = _inside(c + np.concatenate([dw[:, None], du * rad], axis=1), c, rw, ru)
+        vals = point_values(am, X, J, th)
+        for q in range(2):
+            v = np.nan_to_num(vals[q], nan=-np.inf)
+            upd = v > best[q]
+            best[q] = np.where(upd, v, best[q])
+            arg[q] = np.where(upd[..., None], th[:, None, :], arg[q])
+    out_v = np.full((2, T), -np.inf)
+    out_i = np.zeros((2, T), dtype=np.int64)
+    out_th = np.zeros((2, T, p))
+    for q in range(2):
+        # starts: the best `starts` pairs per t
+        S_i, S_t, S_th = [], [], []
+        for t in range(T):
+            idx = np.argsort(-best[q][:, t])[:starts]
+            for i in idx:
+                S_i.append(i)
+                S_t.append(t)
+                S_th.append(arg[q][i, t])
+        S_i = np.array(S_i)
+        S_t = np.array(S_t)
+        th = np.array(S_th)
+        cc = c[S_i]
+        js = J[S_i]
+        ar = np.arange(len(S_i))
+
+        def f(th, js=js, q=q, S_t=S_t, ar=ar):
+            return np.nan_to_num(point_values(am, X, js, th)[q][ar, S_t], nan=-np.inf)
+
+        fv = f(th)
+        step = np.full(len(S_i), max(rw, ru) / 4)
+        eps = 1e-6 * max(rw, ru, 1e-3)
+        for _ in range(iters):
+            grad = np.zeros_like(th)
+            for a in range(p):
+                e = np.zeros(p)
+                e[a] = eps
+                grad[:, a] = (f(th + e) - f(th - e)) / (2 * eps)
+            gn = np.linalg.norm(grad, axis=1, keepdims=True)
+            gn = np.where(np.isfinite(gn) & (gn > 0), gn, 1.0)
+            new = _inside(th + step[:, None] * grad / gn, cc, rw, ru)
+            fn = f(new)
+            ok = fn > fv
+            th = np.where(ok[:, None], new, th)
+            fv = np.where(ok, fn, fv)
+            step = np.where(ok, step * 1.5, step * 0.5)
+        for t in range(T):
+            # random-search winner
+            i = int(np.argmax(best[q][:, t]))
+            out_v[q, t], out_i[q, t], out_th[q, t] = best[q][i, t], i, arg[q][i, t]
+            m = S_t == t
+            if m.any():
+                j = int(np.argmax(np.where(m, fv, -np.inf)))
+                if fv[j] > out_v[q, t]:
+                    out_v[q, t], out_i[q, t], out_th[q, t] = fv[j], S_i[j], th[j]
+    return out_v, out_i, out_th, best
+
+
+def _confirm_points(points, X, W0, U0g, rw_iv, ru_iv, T):
+    """Trusted lower bounds at the candidate points (membership certified).
+
+    points: list of (pair index, theta).  Returns list of (lL[t], lB[t]) lists
+    of mpf (−inf where the point could not be certified inside the set).
+    """
+    from .screen import point_values
+
+    eng = _engine()
+    am = _CTX["am"]
+    n = X.shape[0]
+    out = []
+    for pair, th in points:
+        g, j = divmod(int(pair), n)
+        th = np.asarray(th, dtype=np.float64)
+        c = np.concatenate([[W0[g]], U0g[g]])
+        ok = False
+        for _ in range(8):
+            if eng.membership(th.tolist(), W0[g], U0g[g].tolist(), rw_iv, ru_iv):
+                ok = True
+                break
+            th = c + (th - c) * (1 - 2.0**-20)
+        if not ok:
+            out.append(None)
+            continue
+        _, _, _, HH = point_values(am, X, [j], th[None], with_derivatives=True)
+        vecs = []
+        for t in range(T):
+            Hm = HH[0, t]
+            if np.all(np.isfinite(Hm)):
+                ev, V = np.linalg.eigh(Hm)
+                vecs.append(V[:, int(np.argmax(np.abs(ev)))])
+            else:
+                vecs.append(None)
+        vals = eng.point_lower(th.tolist(), X[j].tolist(), T, vecs)
+        out.append((th, vals))
+    return out
+
+
+# --------------------------------------------------------------------------
+# 2./3. screening branch and bound, cover
+
+
+def _screen_chunk(groups):
+    """Branch and bound for the neuron groups ``groups``; returns the cover tasks."""
+    from .screen import screen_bounds
+
+    t0 = time.perf_counter()
+    ctx = _CTX
+    X = ctx["X"]
+    n, T, d = X.shape
+    p = d + 1
+    W0, U0g = ctx["W0"], ctx["U0g"]
+    thr, tg = ctx["thr"], ctx["tg"]
+    rw_hi, ru_hi = ctx["rw_hi"], ctx["ru_hi"]
+    rel_tol = ctx["rel_tol"]
+    table = _table()
+    groups = np.asarray(groups, dtype=np.int64)
+    budget = np.asarray(ctx["budgets"])[groups]
+    ng = len(groups)
+    gi = np.full(int(groups.max()) + 1 if ng else 1, -1, dtype=np.int64)
+    gi[groups] = np.arange(ng)
+    twoT = 2 * T
+
+    # node storage (appended per batch)
+    store = {k: [] for k in ("lo", "hi", "grp", "smp", "par", "dep", "U", "C", "alive", "anc")}
+    count = [0]
+
+    anchors = {}  # node id -> (∂H lo, ∂H hi) over that node, for its descendants
+
+    def evaluate(blo, bhi, grp, smp, alive_in, anc_ids, is_anchor):
+        """Screened bounds; criteria pruned at the parent get +inf thresholds.
+
+        Anchor nodes get full first-order AD (and keep ∂H); the others the
+        cheap form from their anchor's ∂H (what the trusted stage computes)."""
+        N = len(grp)
+        U = np.full((N, twoT), -np.inf)
+        C = np.zeros((N, twoT))
+        tmax = np.array([max([t for t in range(T) if a[t] or a[T + t]], default=-1)
+                         for a in alive_in], dtype=np.int64) if N else np.zeros(0, np.int64)
+        new_dH = {}
+        for tm in np.unique(tmax):
+            if tm < 0:
+                continue
+            for anchor_mode in (True, False):
+                sel = np.nonzero((tmax == tm) & (is_anchor == anchor_mode))[0]
+                if not len(sel):
+                    continue
+                th = np.where(alive_in[sel], thr, np.inf)
+                kw = dict(thresholds_L=th[:, :tm + 1], thresholds_B=th[:, T:T + tm + 1],
+                          centre=True)
+                if anchor_mode:
+                    UL, UB, CL, CB, (dlo, dhi) = screen_bounds(
+                        table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel], U0g[grp[sel]],
+                        ru_hi, return_dH=True, **kw)
+                    for q, i in enumerate(sel):
+                        new_dH[int(i)] = (dlo[q], dhi[q])
+                else:
+                    dlo = np.stack([anchors[int(anc_ids[i])][0][:tm + 1] for i in sel])
+                    dhi = np.stack([anchors[int(anc_ids[i])][1][:tm + 1] for i in sel])
+                    UL, UB, CL, CB = screen_bounds(
+                        table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel], U0g[grp[sel]],
+                        ru_hi, dH_sup=(dlo, dhi), **kw)
+                U[sel, :tm + 1] = UL
+                U[sel, T:T + tm + 1] = UB
+                C[sel, :tm + 1] = CL
+                C[sel, T:T + tm + 1] = CB
+        alive = alive_in & (U >= thr)
+        return U, C, alive, new_dH
+
+    def add(blo, bhi, grp, smp, par, dep, alive_in, par_anchor):
+        is_anchor = (dep % ANCESTOR_LEVELS) == 0
+        U, C, alive, new_dH = evaluate(blo, bhi, grp, smp, alive_in, par_anchor, is_anchor)
+        ids = np.arange(count[0], count[0] + len(grp))
+        count[0] += len(grp)
+        for q, dh in new_dH.items():
+            anchors[int(ids[q])] = dh
+        anc = np.where(is_anchor, ids, par_anchor)
+        for k, v in (("lo", blo), ("hi", bhi), ("grp", grp), ("smp", smp), ("par", par),
+                     ("dep", dep), ("U", U), ("C", C), ("alive", alive), ("anc", anc)):
+            store[k].append(v)
+        return ids, U, C, alive, anc
+
+    # roots: one box per (group, sample)
+    rlo, rhi = _root_boxes(W0[groups], U0g[groups], rw_hi, ru_hi)
+    rlo, rhi, _ = _contract(rlo, rhi, U0g[groups], ru_hi)
+    grp = np.repeat(groups, n)
+    smp = np.tile(np.arange(n), ng)
+    blo = np.repeat(rlo, n, axis=0)
+    bhi = np.repeat(rhi, n, axis=0)
+    root_w = float(np.max(rhi - rlo)) if ng else 0.0
+    ids, U, C, alive, anc = add(blo, bhi, grp, smp, np.full(len(grp), -1),
+                                np.zeros(len(grp), np.int64), np.ones((len(grp), twoT), bool),
+                                np.full(len(grp), -1))
+    used = np.full(ng, n, dtype=np.int64)
+    leaf = dict(ids=ids, lo=blo, hi=bhi, grp=grp, smp=smp, U=U, C=C, alive=alive,
+                dep=np.zeros(len(grp), np.int64), anc=anc)
+    hist = [[] for _ in range(ng)]
+    stalled = np.zeros(ng, dtype=bool)
+    rounds = 0
+
+    def split_leaves(sel):
+        nonlocal leaf
+        lo_, hi_ = _split(leaf["lo"][sel], leaf["hi"][sel])
+        cols = {k: np.concatenate([leaf[k][sel]] * 2) for k in ("grp", "smp", "ids", "dep",
+                                                               "alive", "anc")}
+        lo_, hi_, ok = _contract(lo_, hi_, U0g[cols["grp"]], ru_hi)
+        lo_, hi_ = lo_[ok], hi_[ok]
+        cols = {k: v[ok] for k, v in cols.items()}
+        if len(lo_):
+            nid, nU, nC, nA, nanc = add(lo_, hi_, cols["grp"], cols["smp"], cols["ids"],
+                                        cols["dep"] + 1, cols["alive"], cols["anc"])
+            np.add.at(used, gi[cols["grp"]], 1)
+        else:
+            nid = nanc = np.zeros(0, np.int64)
+            nU = nC = np.zeros((0, twoT))
+            nA = np.zeros((0, twoT), bool)
+        keep = ~sel
+        leaf = dict(ids=np.concatenate([leaf["ids"][keep], nid]),
+                    lo=np.concatenate([leaf["lo"][keep], lo_]),
+                    hi=np.concatenate([leaf["hi"][keep], hi_]),
+                    grp=np.concatenate([leaf["grp"][keep], cols["grp"]]),
+                    smp=np.concatenate([leaf["smp"][keep], cols["smp"]]),
+                    U=np.concatenate([leaf["U"][keep], nU]),
+                    C=np.concatenate([leaf["C"][keep], nC]),
+                    alive=np.concatenate([leaf["alive"][keep], nA]),
+                    dep=np.concatenate([leaf["dep"][keep], cols["dep"] + 1]),
+                    anc=np.concatenate([leaf["anc"][keep], nanc]))
+        live = set(leaf["anc"].tolist())
+        for a in [a for a in anchors if a not in live]:
+            del anchors[a]
+
+    def drop_pruned():
+        nonlocal leaf
+        keep = leaf["alive"].any(axis=1)
+        leaf = {k: v[keep] for k, v in leaf.items()}
+
+    # ---- stage 1: bisect where the bound is attained until (1 + rel_tol)·thr
+    while True:
+        rounds += 1
+        drop_pruned()
+        if not len(leaf["ids"]):
+            break
+        exc = np.where(leaf["alive"], leaf["U"] / tg, 0.0).max(axis=1)
+        li = gi[leaf["grp"]]
+        gmax = np.zeros(ng)
+        np.maximum.at(gmax, li, exc)
+        for k in np.nonzero(~stalled & (gmax > 1))[0]:
+            hk = hist[k]
+            hk.append(gmax[k])
+            if len(hk) > 2 * p and hk[-1 - 2 * p] - hk[-1] < 0.5 * rel_tol * hk[-1]:
+                stalled[k] = True  # two sweeps improved the bound by less than rel_tol/2
+        sel = ((exc > 1) & (exc >= 1 + (gmax[li] - 1) * 0.5) & (used[li] < budget[li])
+               & ~stalled[li])
+        if not sel.any():
+            break
+        split_leaves(sel)
+    n_stage1 = count[0]
+    # ---- stage 2: refine surviving boxes whose centre is below the threshold,
+    # down to 1/8 of the root width, so that they get pruned (smaller cover)
+    w_stop = root_w * PRUNE_WIDTH
+    while True:
+        drop_pruned()
+        if not len(leaf["ids"]):
+            break
+        a = leaf["alive"]
+        low = leaf["C"] < thr * (1 - PRUNE_MARGIN * rel_tol)
+        li = gi[leaf["grp"]]
+        wide = np.max(leaf["hi"] - leaf["lo"], axis=1) > w_stop
+        sel = (a & low).any(axis=1) & wide & (used[li] < 2 * budget[li])
+        if not sel.any():
+            break
+        split_leaves(sel)
+    drop_pruned()
+
+    # ---- the tree and the per-criterion cheapest cover (dynamic programming)
+    par = np.concatenate(store["par"])
+    Uall = np.concatenate(store["U"])
+    alive_all = np.concatenate(store["alive"])
+    lo_all = np.concatenate(store["lo"])
+    hi_all = np.concatenate(store["hi"])
+    grp_all = np.concatenate(store["grp"])
+    smp_all = np.concatenate(store["smp"])
+    Nn = len(par)
+    is_leaf = np.ones(Nn, dtype=bool)
+    is_leaf[par[par >= 0]] = False
+    pruned = ~alive_all
+    # a node may stand for its subtree when its bound meets the target, or when
+    # it is no worse than the worst surviving leaf (which the certified value
+    # includes anyway): coarser covers at no cost in the certified bound
+    # (per neuron, so that the result does not depend on how neurons are chunked)
+    leaf_alive = alive_all & is_leaf[:, None]
+    worst = np.full((ng, twoT), -np.inf)
+    np.maximum.at(worst, gi[grp_all], np.where(leaf_alive, Uall, -np.inf))
+    ok_thr = np.maximum(tg, worst)  # (ng, 2T)
+    ok_here = (Uall <= ok_thr[gi[grp_all]]) & alive_all
+    BIG = 1 << 40
+    sub = np.zeros((Nn, twoT), dtype=np.int64)
+    for i in range(Nn - 1, -1, -1):  # children have larger ids than their parent
+        if is_leaf[i]:
+            ci = alive_all[i].astype(np.int64)
+        else:
+            ci = np.where(pruned[i], 0, np.minimum(np.where(ok_here[i], 1, BIG), sub[i]))
+        if par[i] >= 0:
+            sub[par[i]] += ci
+    chosen = np.zeros((Nn, twoT), dtype=bool)
+    decided = np.zeros((Nn, twoT), dtype=bool)
+    for i in range(Nn):
+        dec = decided[par[i]] if par[i] >= 0 else np.zeros(twoT, dtype=bool)
+        here = ~dec & alive_all[i] & (is_leaf[i] | (ok_here[i] & (sub[i] >= 1)))
+        chosen[i] = here
+        decided[i] = dec | here | pruned[i]
+    # the trusted stage uses the same anchors (∂H of the anchor for the others)
+    anc_all = np.concatenate(store["anc"])
+    items = np.nonzero(chosen.any(axis=1))[0]
+    anc = {}
+    for i in items:
+        anc.setdefault(int(anc_all[i]), []).append(int(i))
+    tasks = []
+    for a, its in anc.items():
+        tasks.append({
+            "anc": (lo_all[a].tolist(), hi_all[a].tolist()),
+            "group": int(grp_all[a]), "sample": int(smp_all[a]),
+            "items": [(lo_all[i].tolist(), hi_all[i].tolist(), chosen[i].tolist(),
+                       bool(i == a), Uall[i].tolist()) for i in its],
+            "ok": ok_thr[gi[grp_all[a]]].tolist(),
+        })
+    screen_max = (np.where(chosen, Uall, -np.inf).max(axis=0) if Nn
+                  else np.full(twoT, -np.inf))
+    stats = {"screened": int(Nn), "rounds": rounds, "stage1": int(n_stage1),
+             "cover_nodes": int(len(items)),
+             "cover_per_criterion": chosen.sum(axis=0).tolist(),
+             "ancestors": len(anc), "budget_exhausted": int((used >= budget).sum()),
+             "max_boxes_per_neuron": int(used.max()) if ng else 0,
+             "seconds": time.perf_counter() - t0}
+    return tasks, screen_max, stats
+
+
+# --------------------------------------------------------------------------
+# 4. trusted evaluation
+
+
+def _iv_task(task):
+    """Trusted bounds of the cover boxes of one ancestor; exact results."""
+    from .engine import norm_bounds
+
+    t0 = time.perf_counter()
+    eng = _engine()
+    X = _CTX["X"]
+    T = X.shape[1]
+    g, j = task["group"], task["sample"]
+    xs = X[j].tolist()
+    u0 = _CTX["U0g"][g].tolist()
+    ru = _CTX["ru_iv"]
+    own = task.get("own", False)
+    need_t = [max([t for t in range(T) if it[2][t] or it[2][T + t]], default=-1)
+              for it in task["items"]]
+    steps = max(need_t) + 1
+    out = []
+    n_own = n_cheap = 0
+    sts_anc = None
+    n_sub = sum(1 for it in task["items"] if not it[3])
+    if not own and n_sub < MIN_SHARED:
+        own = True  # too few boxes share the ancestor: own third derivatives for each
+    if not own and n_sub:
+        sts_anc = eng.box(task["anc"][0], task["anc"][1], xs, u0, ru, steps)
+        n_own += 1
+    tg = np.maximum(_CTX["tg"], np.asarray(task.get("ok", _CTX["tg"])))
+    for it, tm in zip(task["items"], need_t, strict=True):
+        lo_, hi_, mask, is_anc, _U = it
+        if tm < 0:
+            out.append(None)
+            continue
+        crit = [c for c in range(2 * T) if mask[c]]
+
+        def bounds(sts, crit=crit, mask=mask):
+            res = {}
+            for t in sorted({c % T for c in crit}):
+                nl, nb = mask[t], mask[T + t]
+                uL, uB = norm_bounds(sts[t], nl, nb)
+                if nl:
+                    res[t] = uL
+                if nb:
+                    res[T + t] = uB
+            return res
+
+        if own or is_anc:
+            if is_anc and sts_anc is not None:
+                sts = sts_anc
+            else:
+                sts = eng.box(lo_, hi_, xs, u0, ru, tm + 1)
+                n_own += 1
+            res = bounds(sts)
+            how = "own"
+        else:
+            sts = eng.box_from(lo_, hi_, xs, [s.dH for s in sts_anc[:tm + 1]], tm + 1)
+            n_cheap += 1
+            res = bounds(sts)
+            how = "ancestor"
+            if any(float(v) > tg[c] for c, v in res.items()):
+                # the ancestor's ∂H was too coarse here: own third derivatives
+                sts = eng.box(lo_, hi_, xs, u0, ru, tm + 1)
+                n_own += 1
+                res2 = bounds(sts)
+                res = {c: min(v, res2[c]) for c, v in res.items()}
+                how = "own"
+        out.append(({c: _mpf_pack(v) for c, v in res.items()}, how))
+    return {"group": g, "sample": j, "results": out, "own": n_own, "cheap": n_cheap,
+            "seconds": time.perf_counter() - t0}
+
+
+# --------------------------------------------------------------------------
+# driver
+
+
+def _groups_of(w0, U0):
+    """Distinct neurons (bit-identical θ_i(0)): representatives and member lists."""
+    rows = np.concatenate([w0[:, None], U0], axis=1)
+    keyed = {}
+    order = []
+    for i, r in enumerate(rows):
+        k = r.tobytes()
+        if k not in keyed:
+            keyed[k] = []
+            order.append(k)
+        keyed[k].append(i)
+    reps = [keyed[k][0] for k in order]
+    members = [keyed[k] for k in order]
+    return np.array(reps, dtype=np.int64), members
+
+
+def _pool(jobs):
+    import multiprocessing as mp
+
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:  # pragma: no cover - non-POSIX
+        ctx = mp.get_context()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_set_ctx,
+                               initargs=(dict(_CTX),))
+
+
+def _map(fn, args, jobs, progress=None, label=""):
+    if jobs <= 1 or len(args) <= 1:
+        out = []
+        for k, a in enumerate(args):
+            out.append(fn(a))
+            _progress(progress, label, k + 1, len(args))
+        return out
+    with _pool(jobs) as ex:
+        futs = [ex.submit(fn, a) for a in args]
+        out = []
+        for k, f in enumerate(futs):
+            out.append(f.result())
+            _progress(progress, label, k + 1, len(args))
+        return out
+
+
+def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DEFAULT_REL_TOL,
+                           box_budget=DEFAULT_BOX_BUDGET, jobs=1, engine="mpmath.iv", seed=0,
+                           progress=None, lower_samples=None) -> DataConstants:
+    """Certified sup‖g_t‖₂ and sup‖H_t‖₂ over Ω_ρ for t = 0..T−1 (see module docstring).
+
+    act: activation name or :class:`symbolic.Activation`; X: (n, ≥T, d) data;
+    init: an object with ``w0``, ``U0`` (and ``c``) or a tuple (w0, U0, c);
+    m: width; rho_w, rho_u: radii (decimal strings / DecimalValue are exact);
+    alpha_m: the α_m of the closed forms (None: max|w_i(0)| + ρ_w/√m, certified);
+    rel_tol: tolerance of the bisection (target (1 + rel_tol)·lower, and the
+    least relative improvement per sweep); box_budget: screening boxes in
+    total (shared by the distinct neurons in proportion to their need; the
+    pruning stage may use as many again); jobs: processes; engine: "mpmath.iv" (default) or
+    "python-flint"; seed: of the random lower-bound points.
+    """
+    from symbolic import activation_functions
+    from symbolic.activations import Activation, resolve
+
+    from .activation_constants import certify_activation, closed_form_constants
+    from .engine import NORM_METHOD, get_engine
+    from .screen import SCREEN_ENGINE, activation_table
+
+    t_start = time.perf_counter()
+    timings = {}
+    act_obj = act if isinstance(act, Activation) else resolve(str(act))
+    if isinstance(init, tuple | list):
+        w0, U0 = np.asarray(init[0], dtype=np.float64), np.asarray(init[1], dtype=np.float64)
+    else:
+        w0, U0 = np.asarray(init.w0, dtype=np.float64), np.asarray(init.U0, dtype=np.float64)
+    X = np.ascontiguousarray(np.asarray(X, dtype=np.float64)[:, :T, :])
+    n, T, d = X.shape
+    if w0.shape != (m,) or U0.shape != (m, d):
+        raise ValueError(f"init shapes {w0.shape}, {U0.shape} do not match m={m}, d={d}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(w0)) and np.all(np.isfinite(U0))):
+        raise ValueError("data and initialization must be finite")
+    rel_tol = float(rel_tol)
+    if not rel_tol > 0:
+        raise ValueError("rel_tol must be > 0")
+    box_budget = int(box_budget)
+    jobs = max(1, int(jobs))
+    K = int(lower_samples or DEFAULT_LOWER_SAMPLES)
+    eng = get_engine(engine, act_obj)
+    ac = certify_activation(act_obj)
+    am = activation_functions(act_obj)
+    table = activation_table(act_obj)
+    timings["setup"] = time.perf_counter() - t_start
+
+    # radii (exact enclosures) and the distinct neurons
+    sq = iv.sqrt(iv.mpf(int(m)))
+    rw_iv = _to_iv(rho_w) / sq
+    ru_iv = _to_iv(rho_u) / sq
+    if lo(rw_iv) < 0 or lo(ru_iv) < 0:
+        raise ValueError("radii must be >= 0")
+    rw_hi, ru_hi = _f_up(rw_iv), _f_up(ru_iv)
+    reps, members = _groups_of(w0, U0)
+    W0 = w0[reps]
+    U0g = U0[reps]
+    G = len(reps)
+    notes = []
+    w_max = iv.mpf(float(np.max(np.abs(w0)))) + rw_iv
+    if alpha_m is None:
+        alpha_iv = w_max
+    else:
+        alpha_iv = _to_iv(alpha_m)
+        if hi(alpha_iv) < hi(w_max):
+            notes.append(f"alpha_m = {interval_strings(alpha_iv)[1]} is below max|w| on the "
+                         f"ball ({interval_strings(w_max)[1]}): the closed forms do not apply")
+    closed = closed_form_constants(act_obj, iv.mpf(hi(alpha_iv)), T)
+
+    _set_ctx({"act": act_obj, "engine": engine, "X": X, "W0": W0, "U0g": U0g,
+              "rw_hi": rw_hi, "ru_hi": ru_hi, "rw_iv": rw_iv, "ru_iv": ru_iv,
+              "am": am, "table": table, "box_budget": box_budget, "rel_tol": rel_tol})
+
+    # 1. lower bounds
+    t0 = time.perf_counter()
+    _progress(progress, "lower bounds")
+    rng = np.random.default_rng(seed)
+    C0 = np.concatenate([W0[:, None], U0g], axis=1)
+    vals, pairs, thetas, pair_best = _lower_phase(am, X, C0, rw_hi * (1 - 2.0**-20),
+                                                  ru_hi * (1 - 2.0**-20), K, rng)
+    cand = {}
+    for q in range(2):
+        for t in range(T):
+            key = (int(pairs[q, t]), tuple(thetas[q, t].tolist()))
+            cand.setdefault(key, None)
+    keys = list(cand)
+    conf = _confirm_points([(k[0], np.array(k[1])) for k in keys], X, W0, U0g, rw_iv, ru_iv, T)
+    thr_mpf = [mpf("-inf")] * (2 * T)
+    lower_pts = [None] * (2 * T)
+    for key, cv in zip(keys, conf, strict=True):
+        if cv is None:
+            continue
+        th, lv = cv
+        for t in range(T):
+            for q in range(2):
+                v = lv[t][q]
+                if v > thr_mpf[q * T + t]:
+                    thr_mpf[q * T + t] = v
+                    g, j = divmod(key[0], n)
+                    lower_pts[q * T + t] = (int(reps[g]), int(j), th.tolist())
+    for c in range(2 * T):
+        if lower_pts[c] is None:  # pragma: no cover - the centre is always inside
+            raise RuntimeError("no certified point of the ball for the lower bounds")
+    thr = np.array([_f_dn(iv.mpf(v)) for v in thr_mpf])
+    thr = np.maximum(thr, 0.0)
+    # target of the bisection: (1 + rel_tol)·lower, and never above the closed form
+    cap = np.array([float(lo(x)) for x in list(closed["L"]) + list(closed["beta"])])
+    tg = np.maximum(np.minimum(thr * (1 + rel_tol), cap * (1 - 1e-9)), thr)
+    _CTX["thr"] = thr
+    _CTX["tg"] = tg
+    # the box budget is shared by the distinct neurons in proportion to their
+    # need: the (sample, criterion) pairs whose sampled value is near the
+    # threshold (deterministic, so results do not depend on jobs)
+    near = np.concatenate([pair_best[0], pair_best[1]], axis=1) >= 0.7 * thr
+    need = near.reshape(G, n, 2 * T).sum(axis=(1, 2)) + 1
+    budgets = np.maximum(n, np.floor(box_budget * need / need.sum())).astype(np.int64)
+    _CTX["budgets"] = budgets
+    timings["lower"] = time.perf_counter() - t0
+
+    # 2./3. screening and cover
+    t0 = time.perf_counter()
+    _progress(progress, "screening")
+    nchunks = min(G, max(1, 4 * jobs)) if jobs > 1 else 1
+    order = np.arange(G)
+    chunks = [order[k::nchunks] for k in range(nchunks)]
+    res = _map(_screen_chunk, chunks, jobs)
+    tasks = []
+    screen_max = np.full(2 * T, -np.inf)
+    st = {"screened": 0, "cover_nodes": 0, "ancestors": 0, "budget_exhausted": 0,
+          "max_boxes_per_neuron": 0, "cover_per_criterion": np.zeros(2 * T, dtype=np.int64)}
+    for tk, sm, s in res:
+        tasks.extend(tk)
+        screen_max = np.maximum(screen_max, sm)
+        for k in ("screened", "cover_nodes", "ancestors", "budget_exhausted"):
+            st[k] += s[k]
+        st["max_boxes_per_neuron"] = max(st["max_boxes_per_neuron"], s["max_boxes_per_neuron"])
+        st["cover_per_criterion"] += np.asarray(s["cover_per_criterion"])
+    timings["screen"] = time.perf_counter() - t0
+
+    # 4. trusted evaluation of the cover
+    t0 = time.perf_counter()
+    _progress(progress, "trusted evaluation")
+    tasks.sort(key=lambda tk: -len(tk["items"]))
+    out = _map(_iv_task, tasks, jobs, progress, "trusted evaluation")
+    best = [None] * (2 * T)  # (mpf, group, sample, task index, item index, how)
+
+    def absorb(k, r):
+        for ii, item in enumerate(r["results"]):
+            if item is None:
+                continue
+            res_, how = item
+            for c, packed in res_.items():
+                v = _mpf_unpack(packed)
+                if best[c] is None or v > best[c][0]:
+                    best[c] = (v, r["group"], r["sample"], k, ii, how)
+
+    n_own = n_cheap = 0
+    for k, r in enumerate(out):
+        absorb(k, r)
+        n_own += r["own"]
+        n_cheap += r["cheap"]
+    # re-evaluate a maximising box with its own ∂H where that may be tighter
+    redo_rounds = 0
+    done = set()
+    while redo_rounds < 4:
+        redo = []
+        for c in range(2 * T):
+            b = best[c]
+            if b is None or b[5] != "ancestor" or (b[3], b[4]) in done:
+                continue
+            done.add((b[3], b[4]))
+            tk = tasks[b[3]]
+            it = tk["items"][b[4]]
+            redo.append(((b[3], b[4]), {"anc": (it[0], it[1]), "group": tk["group"],
+                                        "sample": tk["sample"], "own": True,
+                                        "items": [it]}))
+        if not redo:
+            break
+        redo_rounds += 1
+        res2 = _map(_iv_task, [r[1] for r in redo], jobs)
+        # replace the cheap values of those items by the own ones (both are valid
+        # bounds; the smaller is kept)
+        for (key, _tk), r in zip(redo, res2, strict=True):
+            n_own += r["own"]
+            new_vals = r["results"][0][0] if r["results"][0] is not None else {}
+            old = out[key[0]]["results"][key[1]]
+            merged = dict(old[0])
+            for c, packed in new_vals.items():
+                if c not in merged or _mpf_unpack(packed) < _mpf_unpack(merged[c]):
+                    merged[c] = packed
+            out[key[0]]["results"][key[1]] = (merged, "own")
+        best = [None] * (2 * T)
+        for k, r in enumerate(out):
+            absorb(k, r)
+    timings["trusted"] = time.perf_counter() - t0
+
+    # assemble
+    cert = []
+    argmax = []
+    for c in range(2 * T):
+        if best[c] is None:
+            raise RuntimeError(f"internal error: empty cover for criterion {c}")
+        v, g, j = best[c][0], best[c][1], best[c][2]
+        lo_v = thr_mpf[c]
+        cert.append(iv.mpf([min(lo_v, v), v]))
+        argmax.append((int(reps[g]), int(j)))
+    lowers = [_f_dn(iv.mpf(v)) for v in thr_mpf]
+    boxes = {"screened": st["screened"], "cover": st["cover_nodes"],
+             "cover_per_criterion": {"L": st["cover_per_criterion"][:T].tolist(),
+                                     "beta": st["cover_per_criterion"][T:].tolist()},
+             "ancestors": st["ancestors"], "trusted_full": n_own, "trusted_cheap": n_cheap,
+             "distinct_neurons": G, "pairs": G * n,
+             "max_boxes_per_neuron": st["max_boxes_per_neuron"],
+             "neurons_budget_exhausted": st["budget_exhausted"]}
+    timings["total"] = time.perf_counter() - t_start
+    if timings["screen"] > 0:
+        boxes["screen_boxes_per_second"] = st["screened"] / timings["screen"]
+    if timings["trusted"] > 0:
+        boxes["trusted_boxes_per_second"] = (n_own + n_cheap) / timings["trusted"]
+    settings = {"rel_tol": rel_tol, "box_budget": box_budget, "jobs": jobs, "seed": seed,
+                "lower_samples": K, "m": int(m), "n": int(n), "d": int(d), "steps": int(T),
+                "rho_w": str(getattr(rho_w, "text", rho_w)),
+                "rho_u": str(getattr(rho_u, "text", rho_u)),
+                "alpha_m": interval_strings(alpha_iv),
+                "ancestor_levels": ANCESTOR_LEVELS, "cpu_count": os.cpu_count()}
+    return DataConstants(
+        activation=ac.activation.name,
+        engine=eng.name,
+        screen_engine=SCREEN_ENGINE,
+        norm_method=dict(NORM_METHOD),
+        steps=T,
+        certified_L=tuple(cert[:T]),
+        certified_beta=tuple(cert[T:]),
+        lower_L=tuple(lowers[:T]),
+        lower_beta=tuple(lowers[T:]),
+        closed_L=tuple(closed["L"]),
+        closed_beta=tuple(closed["beta"]),
+        argmax_L=tuple(argmax[:T]),
+        argmax_beta=tuple(argmax[T:]),
+        lower_points_L=tuple(lower_pts[:T]),
+        lower_points_beta=tuple(lower_pts[T:]),
+        screen_L=tuple(float(x) for x in screen_max[:T]),
+        screen_beta=tuple(float(x) for x in screen_max[T:]),
+        boxes=boxes,
+        timings=timings,
+        settings=settings,
+        budget_exhausted=st["budget_exhausted"] > 0,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,598 @@
+"""Trusted per-neuron interval kernels (mpmath.iv).
+
+For one neuron, one input sequence ``x_0..x_{T-1}`` and one parameter box
+``B = [w] × [u_1] × … × [u_d]``, :func:`enclose_box` encloses, for every t,
+
+* ``h_t``, ``g_t = ∇_θ h_t``, ``H_t = ∇²_θ h_t`` over B, and
+* ``∂_k H_t`` over B (third derivatives), by first-order interval automatic
+  differentiation (:class:`Dual`) *through the generated templates*
+  of :mod:`symbolic` — no derivative is written here by hand,
+
+plus the same quantities at the box centre c (a thin trajectory).  Every
+value over B is the intersection of the naive interval evaluation of the
+templates with the mean value form about c (z, h, g, H; e.g.
+``H_t(B) ⊆ H_t(c) + Σ_k ∂_k H_t(B)(B_k − c_k)``), each a valid enclosure.
+σ, σ', σ'' over an interval use the tight certified enclosure of
+:mod:`certify.intervals` (monotone decomposition); σ''' (only needed for
+∂H) the naive interval extension of the generated ``d3``.
+
+Norm bounds (:func:`norm_bounds`), for the sup over B:
+
+* ``‖g_t‖₂`` — min of the interval-vector bound ``sqrt(Σ_a sup|g_a|²)`` and the
+  *vertex form*: for θ ∈ B, ``g(θ) = g(c) + Σ_k δ_k ∂_k g(ξ)`` with
+  ``|δ_k| ≤ ρ_k`` and ``∂_k g(ξ) ∈ H(B)[:, k]``; for each realisation the norm is
+  convex in δ, so it is bounded by its largest value over the 2^p vertices
+  ``δ = ±ρ`` of the enclosing box, each evaluated in interval arithmetic.
+* ``‖H_t‖₂`` — the same two forms, the spectral norm of each interval matrix
+  bounded by :func:`spectral_upper` (Frobenius, or midpoint + radius with
+  ‖M‖₂ ≤ ‖M^16‖_F^{1/16} in exact integer arithmetic).
+
+All arithmetic is outward rounded (mpmath.iv at 53 bits); :func:`spectral_upper`
+is exact up to a final upward rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from mpmath import iv, mpf
+
+from symbolic import cell_functions
+
+from .intervals import NS, hi, intersect, interval, lo, man_exp, upper_abs
+
+__all__ = [
+    "ENGINES",
+    "NORM_METHOD",
+    "Dual",
+    "StepEnclosure",
+    "IVEngine",
+    "get_engine",
+    "spectral_upper",
+    "spectral_upper_exact",
+    "enclose_box",
+    "enclose_box_from",
+    "enclose_point",
+    "norm_bounds",
+]
+
+#: the vertex form is used up to this many parameters per neuron (2^p vertices)
+VERTEX_MAX_P = 6
+#: squarings in the midpoint bound ‖M‖₂ ≤ ‖M^(2^s)‖_F^(2^-s)
+SQUARINGS = 4
+
+NORM_METHOD = {
+    "L": ("sup ‖g_t‖₂ over a box ≤ min( sqrt(Σ_a sup|g_a|²) over the interval vector g_t(B), "
+          "max over the 2^p vertices s of sup ‖g_t(c) + Σ_k s_k ρ_k H_t(B)[:,k]‖₂ ) "
+          "(mean value theorem + convexity of the norm in δ; vertex form for p ≤ 6)"),
+    "beta": ("sup ‖H_t‖₂ over a box ≤ min( N(H_t(B)), max over the 2^p vertices s of "
+             "N(H_t(c) + Σ_k s_k ρ_k ∂_kH_t(B)) ), where for an interval matrix A, "
+             "N(A) = min( ‖|A|‖_F , ‖M^16‖_F^(1/16) + ‖R‖_F ) with M the (grid-rounded) "
+             "midpoint and R ≥ |A − M| entrywise, M^16 in exact integer arithmetic; "
+             "∂_kH_t by interval forward-mode AD through the generated templates"),
+}
+
+
+# --------------------------------------------------------------------------
+# exact spectral-norm bound
+
+
+def _fixed(x: mpf, E: int, up: bool) -> int:
+    """ceil (up) or floor of x / 2^E, exact."""
+    m, e = man_exp(x) if x != 0 else (0, 0)
+    k = e - E
+    if k >= 0:
+        return m << k
+    if up:
+        return -((-m) >> (-k))
+    return m >> (-k)
+
+
+def _iroot_up(S: int, k: int) -> object:
+    """An mpf upper bound of S^(1/2^k) (S ≥ 0 an integer)."""
+    r = iv.mpf(S)
+    for _ in range(k):
+        r = iv.sqrt(r)
+    return hi(r)
+
+
+def spectral_upper_exact(los, his) -> mpf:
+    """Upper bound of ‖A‖₂ for every matrix A with los ≤ A ≤ his entrywise.
+
+    los, his: p×p nested lists of finite mpf.  Returns
+    min(‖|A|‖_F, ‖M^(2^s)‖_F^(2^-s) + ‖R‖_F) rounded up, where everything is
+    computed exactly on the grid 2^E (E = exponent of the largest entry − 62):
+    ``Lo = floor(lo/2^E)``, ``Hi = ceil(hi/2^E)``, ``M = ⌊(Lo+Hi)/2⌋``,
+    ``R = max(Hi − M, M − Lo)``.  ‖M‖₂ ≤ ‖(MᵀM)^(2^(s-1))‖_F^(2^-s) uses Gram
+    powers, valid for non-symmetric M too.
+    """
+    p = len(los)
+    flat = [x for row in los for x in row] + [x for row in his for x in row]
+    mx = max(abs(x) for x in flat)
+    if mx == 0:
+        return mpf(0)
+    m_, e_ = man_exp(mx)
+    E = e_ + abs(m_).bit_length() - 63  # largest entry < 2^63 on the grid 2^E
+    Lo = [[_fixed(los[i][j], E, False) for j in range(p)] for i in range(p)]
+    Hi = [[_fixed(his[i][j], E, True) for j in range(p)] for i in range(p)]
+    # Frobenius of |A|
+    F = sum(max(abs(Lo[i][j]), abs(Hi[i][j])) ** 2 for i in range(p) for j in range(p))
+    frob = _iroot_up(F, 1)
+    M = [[(Lo[i][j] + Hi[i][j]) >> 1 for j in range(p)] for i in range(p)]
+    R2 = sum(max(Hi[i][j] - M[i][j], M[i][j] - Lo[i][j]) ** 2 for i in range(p) for j in range(p))
+    rF = _iroot_up(R2, 1)
+    # G = MᵀM, then square s-1 times: G = (MᵀM)^(2^(s-1)); ‖M‖₂^(2^s) = ‖G‖₂ ≤ ‖G‖_F
+    G = [[sum(M[k][i] * M[k][j] for k in range(p)) for j in range(p)] for i in range(p)]
+    for _ in range(SQUARINGS - 1):
+        G = [[sum(G[i][k] * G[k][j] for k in range(p)) for j in range(p)] for i in range(p)]
+    FG = sum(x * x for row in G for x in row)
+    mid = _iroot_up(FG, SQUARINGS + 1)
+    spec = hi(iv.mpf(mid) + iv.mpf(rF))
+    best = min(frob, spec)
+    return hi(iv.mpf(best) * iv.mpf(2) ** E)
+
+
+def spectral_upper(A) -> mpf:
+    """Upper bound of ‖A‖₂ over a p×p matrix of iv intervals (see :func:`spectral_upper_exact`)."""
+    los = [[lo(x) for x in row] for row in A]
+    his = [[hi(x) for x in row] for row in A]
+    for row in los + his:
+        for x in row:
+            if not mpf_finite(x):
+                return mpf("inf")
+    return spectral_upper_exact(los, his)
+
+
+def mpf_finite(x) -> bool:
+    from mpmath import isinf, isnan
+
+    return not (isnan(x) or isinf(x))
+
+
+def vec_norm_upper(v, ctx=iv) -> mpf:
+    """Upper bound of ‖v‖₂ over an interval vector."""
+    acc = ctx.mpf(0)
+    for x in v:
+        a = upper_abs(x)
+        acc = acc + ctx.mpf(a) * ctx.mpf(a)
+    return hi(ctx.sqrt(acc))
+
+
+# --------------------------------------------------------------------------
+# first-order interval AD
+
+
+class Dual:
+    """Value ``v`` (iv interval) with gradient ``d`` (list of p intervals, or None)."""
+
+    __slots__ = ("v", "d")
+
+    def __init__(self, v, d=None):
+        self.v = v
+        self.d = d
+
+    @staticmethod
+    def _as(o):
+        return o if isinstance(o, Dual) else Dual(o, None)
+
+    def __add__(self, o):
+        o = Dual._as(o)
+        if self.d is None:
+            d = o.d
+        elif o.d is None:
+            d = self.d
+        else:
+            d = [a + b for a, b in zip(self.d, o.d, strict=True)]
+        return Dual(self.v + o.v, d)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Dual(-self.v, None if self.d is None else [-a for a in self.d])
+
+    def __sub__(self, o):
+        return self + (-Dual._as(o))
+
+    def __rsub__(self, o):
+        return Dual._as(o) - self
+
+    def __mul__(self, o):
+        o = Dual._as(o)
+        a, b = self.v, o.v
+        if self.d is None and o.d is None:
+            d = None
+        elif self.d is None:
+            d = [a * y for y in o.d]
+        elif o.d is None:
+            d = [x * b for x in self.d]
+        else:
+            d = [a * y + x * b for x, y in zip(self.d, o.d, strict=True)]
+        return Dual(a * b, d)
+
+    __rmul__ = __mul__
+
+    def __pow__(self, n):
+        if not isinstance(n, int) or n < 0:
+            raise TypeError("Dual supports only non-negative integer powers")
+        if n == 0:
+            return Dual(self.v * 0 + 1, None)
+        if n == 1:
+            return self
+        if n == 2:
+            v2 = self.v**2
+            d = None if self.d is None else [(2 * self.v) * x for x in self.d]
+            return Dual(v2, d)
+        half = self ** (n // 2)
+        sq = half * half
+        return sq if n % 2 == 0 else sq * self
+
+
+# --------------------------------------------------------------------------
+# per-box enclosure (mpmath.iv)
+
+
+@dataclass
+class StepEnclosure:
+    """Enclosures at step t over a box B (and at its centre c)."""
+
+    h: object
+    g: list
+    H: list  # p×p
+    dH: list | None  # p×p×p (∂_k H_t over B), None for point evaluations
+    hc: object = None
+    gc: list | None = None
+    Hc: list | None = None
+
+
+def _cell():
+    return cell_functions()
+
+
+def _H_step(cf, s1, s2, w, h, x, g, H, ns):
+    """H_t (p×p nested list) from the generated templates (iv or Dual inputs)."""
+    p = len(g)
+    d = p - 1
+    out = [[None] * p for _ in range(p)]
+    out[0][0] = cf.H_ww(s1, s2, w, h, g[0], H[0][0], ns=ns)
+    for k in range(d):
+        v = cf.H_wu(s1, s2, w, h, x[k], g[0], g[1 + k], H[0][1 + k], ns=ns)
+        out[0][1 + k] = v
+        out[1 + k][0] = v
+    for a in range(d):
+        for b in range(a, d):
+            v = cf.H_uu(s1, s2, w, x[a], x[b], g[1 + a], g[1 + b], H[1 + a][1 + b], ns=ns)
+            out[1 + a][1 + b] = v
+            out[1 + b][1 + a] = v
+    return out
+
+
+def _g_step(cf, s1, w, h, x, g, ns):
+    return [cf.g_w(s1, w, h, g[0], ns=ns)] + [cf.g_u(s1, w, x[k], g[1 + k], ns=ns)
+                                              for k in range(len(g) - 1)]
+
+
+def _isect(a, b):
+    r = intersect(a, b)
+    if r is None:
+        raise ArithmeticError("empty intersection of two enclosures (unsound arithmetic)")
+    return r
+
+
+#: σ''' over a wide interval: naive evaluation on pieces of at most this width
+D3_PIECE = 0.02
+
+
+def _d3_enclosure(d3, z):
+    """Enclosure of σ''' over z: the hull of its naive interval extension on at
+    most 64 pieces (the naive form overestimates badly on wide inputs)."""
+    from mpmath import isinf
+
+    a, b = lo(z), hi(z)
+    if isinf(a) or isinf(b) or b - a <= D3_PIECE:
+        return d3(z, ns=NS)
+    k = min(64, int(math.ceil(float(b - a) / D3_PIECE)))
+    edges = [a + (b - a) * i / k for i in range(k)] + [b]  # exact mpf, shared edges
+    parts = [d3(interval(edges[i], edges[i + 1]), ns=NS) for i in range(k)]
+    return iv.mpf([min(lo(v) for v in parts), max(hi(v) for v in parts)])
+
+
+def _dot(us, xs):
+    acc = us[0] * xs[0]
+    for u, x in zip(us[1:], xs[1:], strict=True):
+        acc = acc + u * x
+    return acc
+
+
+def enclose_box(enc, box_lo, box_hi, xs, u0=None, ru=None, steps=None, *, d3=None):
+    """Trusted enclosures over a box for one neuron and one sequence.
+
+    enc: :class:`certify.intervals.ActivationEnclosure`; box_lo, box_hi: p
+    floats (w, u_1..u_d); xs: T×d floats; u0 (d floats) and ru (iv interval
+    or number ≥ the ball radius): s_t is intersected with ⟨u0, x_t⟩ ± ru‖x_t‖.
+    Returns a list of :class:`StepEnclosure` for t = 0..steps−1.
+    """
+    cf = _cell()
+    p = len(box_lo)
+    d = p - 1
+    T = len(xs) if steps is None else steps
+    d3 = d3 if d3 is not None else enc._gen.d3_interval
+    B = [interval(a, b) for a, b in zip(box_lo, box_hi, strict=True)]
+    c = [min(max((a + b) / 2, a), b) for a, b in zip(box_lo, box_hi, strict=True)]
+    cI = [iv.mpf(v) for v in c]
+    dB = [B[k] - cI[k] for k in range(p)]
+    rho = [iv.mpf(upper_abs(v)) for v in dB]
+    w, U = B[0], B[1:]
+    zero = iv.mpf(0)
+    unit = [Dual(B[0], [iv.mpf(1)] + [zero] * d)]  # w with gradient e_0
+    w_d = unit[0]
+    ru_iv = None if ru is None else (ru if hasattr(ru, "a") else iv.mpf(ru))
+    h = zero
+    g = [zero] * p
+    H = [[zero] * p for _ in range(p)]
+    dH = [[[zero] * p for _ in range(p)] for _ in range(p)]
+    hc = zero
+    gc = [zero] * p
+    Hc = [[zero] * p for _ in range(p)]
+    out = []
+    for t in range(T):
+        x = [iv.mpf(v) for v in xs[t]]
+        # s_t over the box, intersected with the ball's range
+        s = _dot(U, x)
+        if u0 is not None and ru_iv is not None:
+            nx = iv.sqrt(_dot(x, x))
+            s0 = _dot([iv.mpf(v) for v in u0], x)
+            rad = ru_iv * nx
+            s = _isect(s, s0 + iv.mpf([-hi(rad), hi(rad)]))
+        sc = _dot(cI[1:], x)
+        # ---- centre (thin) trajectory
+        zc = cf.z(cI[0], hc, sc, ns=NS)
+        C0 = enc.naive(0, zc)
+        C1 = enc.naive(1, zc)
+        C2 = enc.naive(2, zc)
+        gc_n = _g_step(cf, C1, cI[0], hc, x, gc, NS)
+        Hc_n = _H_step(cf, C1, C2, cI[0], hc, x, gc, Hc, NS)
+        # ---- box: z with its gradient
+        h_d = Dual(h, list(g))
+        s_d = Dual(s, [zero] + x)
+        z_d = cf.z(w_d, h_d, s_d, ns=NS)
+        z = _isect(z_d.v, zc + _dot(z_d.d, dB))
+        S0 = enc(0, z)
+        S1 = enc(1, z)
+        S2 = enc(2, z)
+        S3 = _d3_enclosure(d3, z)
+        s1_d = Dual(S1, [S2 * v for v in z_d.d])
+        s2_d = Dual(S2, [S3 * v for v in z_d.d])
+        g_d = [Dual(g[a], list(H[a])) for a in range(p)]
+        H_d = [[Dual(H[a][b], list(dH[a][b])) for b in range(p)] for a in range(p)]
+        Hn_d = _H_step(cf, s1_d, s2_d, w_d, h_d, [Dual(v) for v in x], g_d, H_d, NS)
+        H_n = [[None] * p for _ in range(p)]
+        dH_n = [[None] * p for _ in range(p)]
+        for a in range(p):
+            for b in range(a, p):
+                e = Hn_d[a][b]
+                grad = e.d if e.d is not None else [zero] * p
+                v = _isect(e.v, Hc_n[a][b] + _dot(grad, dB))
+                H_n[a][b] = H_n[b][a] = v
+                dH_n[a][b] = dH_n[b][a] = grad
+        g_n = _g_step(cf, S1, w, h, x, g, NS)
+        g_n = [_isect(g_n[a], gc_n[a] + _dot(H_n[a], dB)) for a in range(p)]
+        h_n = _isect(S0, C0 + _dot(g_n, dB))
+        h, g, H, dH = h_n, g_n, H_n, dH_n
+        hc, gc, Hc = C0, gc_n, Hc_n
+        out.append(StepEnclosure(h, g, H, dH, hc, gc, Hc))
+    out_rho = rho
+    for st in out:
+        st.rho = out_rho  # type: ignore[attr-defined]
+    return out
+
+
+def enclose_box_from(enc, box_lo, box_hi, xs, dH_sup, steps=None):
+    """Cheap enclosures over a box B given enclosures of ∂_k H_t over a superset P ⊇ B.
+
+    ``dH_sup[t]`` (p×p×p iv) encloses ∂H_t over P (from :func:`enclose_box` on
+    P).  Only the thin trajectory at the centre c of B is computed; then
+    ``H_t(B) ⊆ H_t(c) + Σ_k ∂_kH_t(P)(B_k − c_k)``, ``g_t(B) ⊆ g_t(c) + H_t(B)(B − c)``
+    and ``h_t(B) ⊆ h_t(c) + g_t(B)·(B − c)`` (mean value theorem, B ⊆ P).
+    About a tenth of the cost of :func:`enclose_box`.
+    """
+    cf = _cell()
+    p = len(box_lo)
+    T = len(xs) if steps is None else steps
+    B = [interval(a, b) for a, b in zip(box_lo, box_hi, strict=True)]
+    c = [min(max((a + b) / 2, a), b) for a, b in zip(box_lo, box_hi, strict=True)]
+    cI = [iv.mpf(v) for v in c]
+    dB = [B[k] - cI[k] for k in range(p)]
+    rho = [iv.mpf(upper_abs(v)) for v in dB]
+    zero = iv.mpf(0)
+    hc = zero
+    gc = [zero] * p
+    Hc = [[zero] * p for _ in range(p)]
+    out = []
+    for t in range(T):
+        x = [iv.mpf(v) for v in xs[t]]
+        zc = cf.z(cI[0], hc, _dot(cI[1:], x), ns=NS)
+        C0 = enc.naive(0, zc)
+        C1 = enc.naive(1, zc)
+        C2 = enc.naive(2, zc)
+        gc_n = _g_step(cf, C1, cI[0], hc, x, gc, NS)
+        Hc_n = _H_step(cf, C1, C2, cI[0], hc, x, gc, Hc, NS)
+        dH = dH_sup[t]
+        H_n = [[None] * p for _ in range(p)]
+        for a in range(p):
+            for b in range(a, p):
+                v = Hc_n[a][b] + _dot(dH[a][b], dB)
+                H_n[a][b] = H_n[b][a] = v
+        g_n = [gc_n[a] + _dot(H_n[a], dB) for a in range(p)]
+        h_n = C0 + _dot(g_n, dB)
+        hc, gc, Hc = C0, gc_n, Hc_n
+        st = StepEnclosure(h_n, g_n, H_n, dH, C0, gc_n, Hc_n)
+        st.rho = rho  # type: ignore[attr-defined]
+        out.append(st)
+    return out
+
+
+def enclose_point(enc, theta, xs, steps=None):
+    """Thin trajectory at the point θ (p floats): enclosures of h_t, g_t, H_t."""
+    cf = _cell()
+    p = len(theta)
+    T = len(xs) if steps is None else steps
+    th = [iv.mpf(v) for v in theta]
+    zero = iv.mpf(0)
+    h = zero
+    g = [zero] * p
+    H = [[zero] * p for _ in range(p)]
+    out = []
+    for t in range(T):
+        x = [iv.mpf(v) for v in xs[t]]
+        z = cf.z(th[0], h, _dot(th[1:], x), ns=NS)
+        S0 = enc.naive(0, z)
+        S1 = enc.naive(1, z)
+        S2 = enc.naive(2, z)
+        g_n = _g_step(cf, S1, th[0], h, x, g, NS)
+        H_n = _H_step(cf, S1, S2, th[0], h, x, g, H, NS)
+        h, g, H = S0, g_n, H_n
+        out.append(StepEnclosure(h, g, H, None))
+    return out
+
+
+def _signs(p):
+    return [[1 if (v >> k) & 1 else -1 for k in range(p)] for v in range(2**p)]
+
+
+def norm_bounds(st: StepEnclosure, need_L: bool = True, need_B: bool = True,
+                vertex: bool = True):
+    """(upper ‖g‖₂, upper ‖H‖₂) over the box of ``st`` (mpf; None where not needed)."""
+    p = len(st.g)
+    rho = getattr(st, "rho", None)
+    use_vertex = vertex and rho is not None and st.gc is not None and p <= VERTEX_MAX_P
+    uL = uB = None
+    if need_L:
+        uL = vec_norm_upper(st.g)
+        if use_vertex:
+            cols = [[st.H[a][k] * rho[k] for a in range(p)] for k in range(p)]
+            best = mpf(0)
+            for s in _signs(p):
+                v = list(st.gc)
+                for k in range(p):
+                    col = cols[k]
+                    v = [v[a] + col[a] if s[k] > 0 else v[a] - col[a] for a in range(p)]
+                best = max(best, vec_norm_upper(v))
+                if best >= uL:
+                    break
+            uL = min(uL, best)
+    if need_B:
+        uB = spectral_upper(st.H)
+        if use_vertex and st.dH is not None:
+            P = [[[st.dH[a][b][k] * rho[k] for b in range(p)] for a in range(p)] for k in range(p)]
+            best = mpf(0)
+            for s in _signs(p):
+                V = [[st.Hc[a][b] for b in range(p)] for a in range(p)]
+                for k in range(p):
+                    Pk = P[k]
+                    if s[k] > 0:
+                        V = [[V[a][b] + Pk[a][b] for b in range(p)] for a in range(p)]
+                    else:
+                        V = [[V[a][b] - Pk[a][b] for b in range(p)] for a in range(p)]
+                best = max(best, spectral_upper(V))
+                if best >= uB:
+                    break
+            uB = min(uB, best)
+    return uL, uB
+
+
+def point_lower(st: StepEnclosure, v_eig=None):
+    """Certified lower bounds (mpf) of ‖g_t(θ)‖₂ and ‖H_t(θ)‖₂ at a point θ.
+
+    ‖g‖ ≥ sqrt(Σ inf|g_a|²); ‖H‖₂ ≥ |vᵀHv| / vᵀv for the float vector ``v_eig``
+    (an approximate top eigenvector; without it, the largest |H_aa|).
+    """
+    from .intervals import lower_abs
+
+    acc = iv.mpf(0)
+    for x in st.g:
+        a = lower_abs(x)
+        acc = acc + iv.mpf(a) * iv.mpf(a)
+    lL = lo(iv.sqrt(acc))
+    p = len(st.g)
+    best = max(lower_abs(st.H[a][a]) for a in range(p))
+    if v_eig is not None:
+        v = [iv.mpf(float(x)) for x in v_eig]
+        q = iv.mpf(0)
+        for a in range(p):
+            for b in range(p):
+                q = q + v[a] * st.H[a][b] * v[b]
+        nv = _dot(v, v)
+        if lo(nv) > 0:
+            best = max(best, lower_abs(q / nv))
+    return lL, best
+
+
+# --------------------------------------------------------------------------
+# engines behind one interface
+
+
+class IVEngine:
+    """The trusted engine: mpmath.iv with the tight activation enclosures."""
+
+    name = "mpmath.iv"
+
+    def __init__(self, act):
+        from .activation_constants import certify_activation
+
+        self.ac = certify_activation(act)
+        self.enc = self.ac.enclosure
+
+    def box(self, box_lo, box_hi, xs, u0, ru, steps):
+        """Own-dual enclosures over the box (list of :class:`StepEnclosure`)."""
+        return enclose_box(self.enc, box_lo, box_hi, xs, u0, ru, steps)
+
+    def box_from(self, box_lo, box_hi, xs, dH_sup, steps):
+        """Cheap enclosures over the box from ∂H over a superset (see :func:`enclose_box_from`)."""
+        return enclose_box_from(self.enc, box_lo, box_hi, xs, dH_sup, steps)
+
+    def box_bounds(self, box_lo, box_hi, xs, u0, ru, need_L, need_B):
+        """Upper bounds (mpf or None) of sup‖g_t‖, sup‖H_t‖ over the box, t < len(need_L)."""
+        T = max([t + 1 for t in range(len(need_L)) if need_L[t] or need_B[t]], default=0)
+        if T == 0:
+            return [None] * len(need_L), [None] * len(need_B)
+        sts = self.box(box_lo, box_hi, xs, u0, ru, T)
+        UL = [None] * len(need_L)
+        UB = [None] * len(need_B)
+        for t in range(T):
+            UL[t], UB[t] = norm_bounds(sts[t], need_L[t], need_B[t])
+        return UL, UB
+
+    def point(self, theta, xs, steps):
+        return enclose_point(self.enc, theta, xs, steps)
+
+    def point_lower(self, theta, xs, steps, eigvecs=None):
+        sts = self.point(theta, xs, steps)
+        out = []
+        for t, st in enumerate(sts):
+            out.append(point_lower(st, None if eigvecs is None else eigvecs[t]))
+        return out
+
+    def membership(self, theta, w0, u0, rw, ru) -> bool:
+        """Certified: θ = (w, u) satisfies |w − w0| ≤ rw and ‖u − u0‖ ≤ ru."""
+        dw = iv.mpf(theta[0]) - iv.mpf(w0)
+        if hi(abs(dw)) > lo(rw):
+            return False
+        acc = iv.mpf(0)
+        for a, b in zip(theta[1:], u0, strict=True):
+            e = iv.mpf(a) - iv.mpf(b)
+            acc = acc + e * e
+        return bool(hi(acc) <= lo(ru * ru))
+
+
+ENGINES = {"mpmath.iv": IVEngine, "iv": IVEngine, "mpmath": IVEngine}
+
+
+@lru_cache(maxsize=16)
+def get_engine(name: str, act):
+    """The trusted engine called ``name`` ("mpmath.iv", the default) for ``act``."""
+    key = (name or "mpmath.iv").strip().lower()
+    if key not in ENGINES:
+        raise ValueError(f"unknown interval engine {name!r} (available: mpmath.iv)")
+    return ENGINES[key](act)

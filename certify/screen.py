@@ -1,0 +1,936 @@
+"""Vectorized screening path: NumPy interval arithmetic with outward rounding.
+
+The trusted engine (:mod:`certify.engine`, mpmath.iv) costs tens of
+milliseconds per (box, sample) trajectory.  Branch and bound needs many
+thousands of box evaluations, so the search runs on this path and only the
+final cover is evaluated by the trusted engine.
+
+The screening path is itself *rigorous* (so that it may prune, see
+:mod:`certify.data_constants`), but it is not what a certificate reports:
+
+* **arithmetic** — :class:`IA` holds float64 ``lo``/``hi`` arrays; every
+  +, −, × is computed in round-to-nearest and then widened outward by
+  ``|x|·2^-52 + 2^-1022`` (at least one ulp: the exact result of an IEEE
+  operation lies within half an ulp of the rounded one; see :func:`_dn`; this
+  is an order of magnitude cheaper than ``numpy.nextafter``).  ``sqrt`` is
+  correctly rounded in IEEE 754 and is widened likewise; the products of the
+  spectral bound use an a priori error bound (γ_p).  No other floating-point
+  function is used.
+* **activation** — σ, σ', σ'' never go through libm (whose tanh/exp are not
+  correctly rounded): :class:`ActivationTable` holds, on a dyadic grid of
+  [−Z, Z], mpmath.iv enclosures of σ^{(k)} at the grid points and of
+  σ^{(k+1)} over each cell (cached on disk, exact as float64 endpoints).  A
+  point value is ``P_i + D_i·(a − z_i)`` (mean value theorem); an interval's
+  image is the hull of its endpoint values and of the enclosures of the cells
+  holding critical points of σ^{(k)} (the certified monotone decomposition of
+  :mod:`certify.intervals`), plus the monotone tails.
+* **formulas** — the generated polynomial templates of :mod:`symbolic`
+  (``cell_functions()``), evaluated on :class:`IA` arrays.
+
+Everything is vectorized over items = (box, sample) pairs of one or many
+neurons.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from symbolic import cell_functions
+
+__all__ = [
+    "IA",
+    "ActivationTable",
+    "activation_table",
+    "screen_bounds",
+    "point_values",
+    "spectral_upper",
+    "SCREEN_ENGINE",
+]
+
+SCREEN_ENGINE = "numpy, outward-widened float64 intervals (rigorous; decides and prunes only)"
+
+_NINF = -np.inf
+_PINF = np.inf
+
+
+_C = 2.0**-52
+_TINY = 2.0**-1022  # smallest normal: covers underflow, and never makes a subnormal operand
+
+
+def _dn(x):
+    """A float ≤ every real that rounds to x (x = fl(e) for a correctly rounded op).
+
+    |e − x| is at most half the float spacing next to x, which is ≤ |x|·2^-52
+    (or 2^-1074 in the subnormal range); ``x − (|x|·2^-52 + 2^-1022)``, itself
+    rounded to nearest (monotone), is at or below the float neighbour of x,
+    hence ≤ e.  (Much cheaper than ``numpy.nextafter``; 2^-1022 rather than
+    2^-1074 keeps subnormal operands, which are very slow on x86, out of the
+    common path.)
+    """
+    t = np.abs(x)
+    t *= _C
+    t += _TINY
+    return x - t
+
+
+def _up(x):
+    """A float ≥ every real that rounds to x (see :func:`_dn`)."""
+    t = np.abs(x)
+    t *= _C
+    t += _TINY
+    return x + t
+
+
+def _dn_(x):
+    """:func:`_dn` in place (x is a fresh array)."""
+    t = np.abs(x)
+    t *= _C
+    t += _TINY
+    if x.ndim == 0:
+        return x - t
+    x -= t
+    return x
+
+
+def _up_(x):
+    """:func:`_up` in place (x is a fresh array)."""
+    t = np.abs(x)
+    t *= _C
+    t += _TINY
+    if x.ndim == 0:
+        return x + t
+    x += t
+    return x
+
+
+class IA:
+    """Arrays of intervals ``[lo, hi]`` (float64, broadcasting like NumPy)."""
+
+    __slots__ = ("lo", "hi")
+    __array_ufunc__ = None  # ndarray op IA -> IA's reflected operator
+
+    def __init__(self, lo, hi=None):
+        lo = np.asarray(lo, dtype=np.float64)
+        self.lo = lo
+        self.hi = lo if hi is None else np.asarray(hi, dtype=np.float64)
+
+    # -- construction / access
+    @staticmethod
+    def _as(o) -> IA:
+        if isinstance(o, IA):
+            return o
+        if isinstance(o, int | float | np.floating | np.integer):
+            f = float(o)
+            if isinstance(o, int | np.integer) and int(f) != int(o):
+                raise ValueError("integer constant not exact in float64")
+            return IA(np.float64(f), np.float64(f))
+        return IA(np.asarray(o, dtype=np.float64))
+
+    def __getitem__(self, idx) -> IA:
+        return IA(self.lo[idx], self.hi[idx])
+
+    @property
+    def shape(self):
+        return np.broadcast_shapes(self.lo.shape, self.hi.shape)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"IA(lo={self.lo!r}, hi={self.hi!r})"
+
+    # -- arithmetic (outward rounded)
+    def __add__(self, o):
+        if isinstance(o, DualIA):
+            return NotImplemented
+        o = IA._as(o)
+        return IA(_dn_(self.lo + o.lo), _up_(self.hi + o.hi))
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return IA(-self.hi, -self.lo)
+
+    def __sub__(self, o):
+        if isinstance(o, DualIA):
+            return NotImplemented
+        o = IA._as(o)
+        return IA(_dn_(self.lo - o.hi), _up_(self.hi - o.lo))
+
+    def __rsub__(self, o):
+        if isinstance(o, DualIA):
+            return NotImplemented
+        return IA._as(o) - self
+
+    def __mul__(self, o):
+        if isinstance(o, DualIA):
+            return NotImplemented
+        o = IA._as(o)
+        if o.hi is o.lo:  # thin right factor (data, constants, unit vectors)
+            return self._mul_thin(o.lo)
+        if self.hi is self.lo:
+            return o._mul_thin(self.lo)
+        a, b, c, d = self.lo, self.hi, o.lo, o.hi
+        p = a * c
+        q = a * d
+        lo = np.minimum(p, q)
+        hi = np.maximum(p, q)
+        np.multiply(b, c, out=p)
+        np.minimum(lo, p, out=lo)
+        np.maximum(hi, p, out=hi)
+        np.multiply(b, d, out=p)
+        np.minimum(lo, p, out=lo)
+        np.maximum(hi, p, out=hi)
+        return IA(_dn_(lo), _up_(hi))
+
+    def _mul_thin(self, c):
+        p = self.lo * c
+        q = self.hi * c
+        lo = np.minimum(p, q)
+        np.maximum(p, q, out=q)
+        return IA(_dn_(lo), _up_(q))
+
+    __rmul__ = __mul__
+
+    def sqr(self) -> IA:
+        a2 = self.lo * self.lo
+        b2 = self.hi * self.hi
+        lo = np.where(self.lo > 0, a2, np.where(self.hi < 0, b2, 0.0))
+        return IA(np.maximum(_dn(lo), 0.0), _up(np.maximum(a2, b2)))
+
+    def __pow__(self, n):
+        if not isinstance(n, int | np.integer) or n < 0:
+            raise TypeError("IA supports only non-negative integer powers")
+        n = int(n)
+        if n == 0:
+            return IA(np.ones_like(self.lo))
+        if n == 1:
+            return self
+        half = self ** (n // 2)
+        sq = half.sqr()
+        return sq if n % 2 == 0 else sq * self
+
+    # -- set operations
+    def intersect(self, o: IA) -> IA:
+        return IA(np.maximum(self.lo, o.lo), np.minimum(self.hi, o.hi))
+
+    def hull(self, o: IA) -> IA:
+        return IA(np.minimum(self.lo, o.lo), np.maximum(self.hi, o.hi))
+
+    def mag(self):
+        """sup |x| (exact)."""
+        return np.maximum(np.abs(self.lo), np.abs(self.hi))
+
+    def empty(self):
+        return ~(self.lo <= self.hi)
+
+
+def ia_sum(terms) -> IA:
+    """Sum of a sequence of IA (outward rounded at each addition)."""
+    it = iter(terms)
+    acc = next(it)
+    for t in it:
+        acc = acc + t
+    return acc
+
+
+def up_sum_sq(mags, axis) -> np.ndarray:
+    """Upper bound of Σ mags² along ``axis`` (mags ≥ 0), rounded up at each step."""
+    m = np.moveaxis(np.asarray(mags), axis, 0)
+    acc = np.zeros(m.shape[1:])
+    for k in range(m.shape[0]):
+        acc = _up(acc + _up(m[k] * m[k]))
+    return acc
+
+
+def up_sqrt(x) -> np.ndarray:
+    return _up(np.sqrt(x))
+
+
+# --------------------------------------------------------------------------
+# certified activation table
+
+
+@dataclass(frozen=True)
+class ActivationTable:
+    """Certified tables of σ^{(k)} (k = 0, 1, 2) on the grid z_i = −Z + i·h.
+
+    ``P[k]`` (N+1, 2): enclosure of σ^{(k)}(z_i); ``D[k]`` (N, 2): enclosure of
+    σ^{(k+1)} over cell i = [z_i, z_{i+1}]; ``flag[k]``: (cell index, lo, hi)
+    for each cell meeting a critical cell of σ^{(k)} (there σ^{(k)} need not be
+    monotone; lo/hi enclose σ^{(k)} over the whole cell); ``tail_neg[k]``,
+    ``tail_pos[k]``: enclosures of σ^{(k)} on (−∞, −Z] and [Z, ∞) (monotone).
+    All endpoints are float64 values produced by mpmath.iv (53-bit, outward).
+    """
+
+    Z: float
+    q: int  # h = 2**-q
+    N: int
+    P: tuple
+    D: tuple
+    flag: tuple
+    tail_neg: tuple
+    tail_pos: tuple
+    d3_tails: tuple = ((-np.inf, np.inf), (-np.inf, np.inf))  # σ''' on the two tails
+    _sparse: tuple = ()  # range-hull tables of D[2] (σ''' over cells), built on load
+
+    @property
+    def h(self) -> float:
+        return math.ldexp(1.0, -self.q)
+
+    def _index(self, a):
+        """Cell index of each point a: −1 (tail below), 0..N−1, N (tail above)."""
+        a = np.clip(np.nan_to_num(a, nan=0.0), -2.0 * self.Z, 2.0 * self.Z)
+        i = np.floor(np.ldexp(a, self.q)).astype(np.int64) + self.N // 2  # exact
+        return np.clip(i, -1, self.N)
+
+    def point(self, k: int, a) -> IA:
+        """Enclosure of σ^{(k)}(a) at float points a."""
+        a = np.asarray(a, dtype=np.float64)
+        i = self._index(a)
+        inside = (i >= 0) & (i < self.N)
+        ii = np.where(inside, i, 0)
+        zi = np.ldexp((ii - self.N // 2).astype(np.float64), -self.q)  # exact grid point
+        P, D = self.P[k], self.D[k]
+        d = IA(a) - IA(zi)
+        v = IA(P[ii, 0], P[ii, 1]) + IA(D[ii, 0], D[ii, 1]) * d
+        tn, tp = self.tail_neg[k], self.tail_pos[k]
+        lo = np.where(inside, v.lo, np.where(i < 0, tn[0], tp[0]))
+        hi = np.where(inside, v.hi, np.where(i < 0, tn[1], tp[1]))
+        return IA(lo, hi)
+
+    def enclose(self, k: int, X: IA) -> IA:
+        """Enclosure of σ^{(k)} over the intervals X."""
+        va = self.point(k, X.lo)
+        vb = self.point(k, X.hi)
+        lo = np.minimum(va.lo, vb.lo)
+        hi = np.maximum(va.hi, vb.hi)
+        if self.flag[k]:
+            ia = self._index(X.lo)
+            ib = self._index(X.hi)
+            for f, flo, fhi in self.flag[k]:
+                m = (ia <= f) & (f <= ib)
+                lo = np.where(m, np.minimum(lo, flo), lo)
+                hi = np.where(m, np.maximum(hi, fhi), hi)
+        bad = np.isnan(X.lo) | np.isnan(X.hi)
+        if bad.any():
+            lo = np.where(bad, -np.inf, lo)
+            hi = np.where(bad, np.inf, hi)
+        return IA(lo, hi)
+
+    def enclose3(self, X: IA) -> IA:
+        """Enclosure of σ''' over the intervals X: the hull of its cell enclosures
+        (no monotonicity needed), by a range query on a sparse table."""
+        mn, mx = self._sparse
+        ia = self._index(X.lo)
+        ib = self._index(X.hi)
+        a = np.clip(ia, 0, self.N - 1)
+        b = np.clip(ib, 0, self.N - 1)
+        empty = (ib < 0) | (ia >= self.N)
+        ln = np.maximum(b - a + 1, 1)
+        lev = np.frexp(ln.astype(np.float64))[1] - 1  # floor(log2(len)), exact for ints
+        off = b - (1 << lev) + 1
+        lo = np.minimum(mn[lev, a], mn[lev, off])
+        hi = np.maximum(mx[lev, a], mx[lev, off])
+        lo = np.where(empty, np.inf, lo)
+        hi = np.where(empty, -np.inf, hi)
+        (nlo, nhi), (plo, phi) = self.d3_tails
+        lo = np.where(ia < 0, np.minimum(lo, nlo), lo)
+        hi = np.where(ia < 0, np.maximum(hi, nhi), hi)
+        lo = np.where(ib >= self.N, np.minimum(lo, plo), lo)
+        hi = np.where(ib >= self.N, np.maximum(hi, phi), hi)
+        bad = np.isnan(X.lo) | np.isnan(X.hi)
+        lo = np.where(bad, -np.inf, lo)
+        hi = np.where(bad, np.inf, hi)
+        return IA(lo, hi)
+
+
+def _sparse_tables(D2):
+    lo = D2[:, 0]
+    hi = D2[:, 1]
+    N = len(lo)
+    levels = max(1, int(N).bit_length())
+    mn = np.empty((levels, N))
+    mx = np.empty((levels, N))
+    mn[0], mx[0] = lo, hi
+    for lev in range(1, levels):
+        s = 1 << (lev - 1)
+        mn[lev] = mn[lev - 1]
+        mx[lev] = mx[lev - 1]
+        mn[lev, : N - s] = np.minimum(mn[lev - 1, : N - s], mn[lev - 1, s:])
+        mx[lev, : N - s] = np.maximum(mx[lev - 1, : N - s], mx[lev - 1, s:])
+    return mn, mx
+
+
+_TABLE_CELLS = 4096
+_TABLE_VERSION = 2
+
+
+def _f64_lo(x) -> float:
+    from .intervals import lo
+
+    v = lo(x)
+    f = float(v)
+    if f > v:  # pragma: no cover - 53-bit endpoints convert exactly
+        f = math.nextafter(f, -math.inf)
+    return f
+
+
+def _f64_hi(x) -> float:
+    from .intervals import hi
+
+    v = hi(x)
+    f = float(v)
+    if f < v:  # pragma: no cover
+        f = math.nextafter(f, math.inf)
+    return f
+
+
+def _build_table(ac) -> dict:
+    from mpmath import iv
+
+    from .intervals import NS, hi, hull, interval, lo
+
+    enc = ac.enclosure
+    Z = max(float(d.Z) for d in enc.decomps.values())
+    q = int(round(math.log2(_TABLE_CELLS / (2 * Z))))
+    N = int(round(2 * Z * 2**q))
+    Zf = N / 2 * 2.0**-q
+    fk = [getattr(enc._gen, f"d{k}_interval") for k in range(4)]
+    grid = [math.ldexp(i - N // 2, -q) for i in range(N + 1)]
+    out = {"Z": Zf, "q": q, "N": N}
+    old = iv.prec
+    iv.prec = 53
+    try:
+        for k in range(3):
+            P = np.empty((N + 1, 2))
+            for i, z in enumerate(grid):
+                v = fk[k](iv.mpf(z), ns=NS)
+                P[i] = (_f64_lo(v), _f64_hi(v))
+            D = np.empty((N, 2))
+            for i in range(N):
+                v = fk[k + 1](interval(grid[i], grid[i + 1]), ns=NS)
+                D[i] = (_f64_lo(v), _f64_hi(v))
+            dec = enc.decomps[k]
+            flags = []
+            for c in dec.cells:
+                i0 = max(0, int(math.floor(float(lo(c)) * 2**q)) + N // 2 - 1)
+                i1 = min(N - 1, int(math.floor(float(hi(c)) * 2**q)) + N // 2 + 1)
+                for i in range(i0, i1 + 1):
+                    v = enc(k, interval(grid[i], grid[i + 1]))
+                    flags.append((i, _f64_lo(v), _f64_hi(v)))
+            tn = hull(fk[k](iv.mpf(grid[0]), ns=NS), dec.lim_neg)
+            tp = hull(fk[k](iv.mpf(grid[-1]), ns=NS), dec.lim_pos)
+            out[f"P{k}"] = P
+            out[f"D{k}"] = D
+            out[f"F{k}"] = np.array(sorted(set(flags)), dtype=np.float64).reshape(-1, 3)
+            out[f"TN{k}"] = np.array([_f64_lo(tn), _f64_hi(tn)])
+            out[f"TP{k}"] = np.array([_f64_lo(tp), _f64_hi(tp)])
+            if not (np.all(np.isfinite(P)) and np.all(np.isfinite(D))):
+                raise ValueError(f"activation table for derivative {k} is not finite")
+        # σ''' on the tails: naive interval evaluation (if not finite: unbounded)
+        tails = []
+        for X in (iv.mpf(["-inf", -Zf]), iv.mpf([Zf, "+inf"])):
+            try:
+                v = fk[3](X, ns=NS)
+                pair = (_f64_lo(v), _f64_hi(v))
+                if any(math.isnan(x) for x in pair):
+                    raise ValueError
+            except (ValueError, ZeroDivisionError, OverflowError):
+                pair = (-math.inf, math.inf)
+            tails.append(pair)
+        out["D3T"] = np.array(tails, dtype=np.float64)
+    finally:
+        iv.prec = old
+    return out
+
+
+@lru_cache(maxsize=16)
+def activation_table(act) -> ActivationTable:
+    """The certified screening table for ``act`` (name, Activation), cached on disk."""
+    import io
+    import os
+    import tempfile
+
+    from symbolic.codegen import _act_stem, cache_dir
+
+    from .activation_constants import certify_activation
+
+    ac = certify_activation(act)
+    path = cache_dir() / f"{_act_stem(ac.activation.source)}.table{_TABLE_VERSION}.npz"
+    data = None
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                data = {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            data = None
+    if data is None:
+        data = _build_table(ac)
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v) for k, v in data.items()})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    N = int(data["N"])
+    return ActivationTable(
+        Z=float(data["Z"]), q=int(data["q"]), N=N,
+        P=tuple(np.asarray(data[f"P{k}"]) for k in range(3)),
+        D=tuple(np.asarray(data[f"D{k}"]) for k in range(3)),
+        flag=tuple(tuple((int(r[0]), float(r[1]), float(r[2])) for r in np.asarray(data[f"F{k}"]))
+                   for k in range(3)),
+        tail_neg=tuple(tuple(float(v) for v in data[f"TN{k}"]) for k in range(3)),
+        tail_pos=tuple(tuple(float(v) for v in data[f"TP{k}"]) for k in range(3)),
+        d3_tails=tuple(tuple(float(v) for v in r) for r in np.asarray(data["D3T"])),
+        _sparse=_sparse_tables(np.asarray(data["D2"])),
+    )
+
+
+# --------------------------------------------------------------------------
+# rigorous spectral-norm bound, vectorized
+
+
+def frobenius_upper(H: IA) -> np.ndarray:
+    """Upper bound of ‖H‖_F ≥ ‖H‖₂ for every matrix in the interval matrices H (..., p, p)."""
+    m = H.mag()
+    flat = m.reshape(m.shape[:-2] + (-1,))
+    return up_sqrt(up_sum_sq(flat, -1))
+
+
+def _gamma(n: int) -> float:
+    """An upper bound of γ_n = n·u/(1 − n·u), u = 2^-53 (Higham, Thm 3.5), with margin."""
+    u = 2.0**-53
+    return (n * u / (1 - n * u)) * (1 + 2.0**-40)
+
+
+def spectral_upper(H: IA, squarings: int = 4, thresholds=None) -> np.ndarray:
+    """Upper bound of ‖H‖₂ over interval matrices H (..., p, p).
+
+    min( ‖|H|‖_F ,  b(M) + ‖R‖_F ) where M is a float matrix in H (the scaled
+    midpoint), R ≥ |H − M| entrywise (‖H − M‖₂ ≤ ‖R‖₂ ≤ ‖R‖_F), and b(M) ≥ ‖M‖₂
+    comes from s = ``squarings`` Gram steps in floating point with a priori
+    error bounds: B_0 = M, B_k = fl(B_{k-1}ᵀ B_{k-1}), |B_k − B_{k-1}ᵀB_{k-1}| ≤
+    E_k := γ_p |B_{k-1}|ᵀ|B_{k-1}| (+ underflow), so ‖B_{k-1}‖₂² = ‖B_{k-1}ᵀB_{k-1}‖₂ ≤
+    ‖B_k‖₂ + ‖E_k‖_F, ending with ‖B_s‖₂ ≤ ‖B_s‖_F.  Every bound is rounded
+    up.  With ``thresholds`` (broadcastable to H's batch shape), the midpoint
+    bound is only computed where the Frobenius bound exceeds the threshold.
+    """
+    frob = frobenius_upper(H)
+    out = frob.copy()
+    sel = np.isfinite(frob)
+    if thresholds is not None:
+        sel &= frob > np.broadcast_to(thresholds, frob.shape)
+    if not sel.any():
+        return np.where(np.isnan(out), np.inf, out)
+    Hs = H[sel]
+    p = Hs.lo.shape[-1]
+    M = 0.5 * Hs.lo + 0.5 * Hs.hi
+    amax = np.max(np.abs(M), axis=(-2, -1))
+    _, e = np.frexp(np.where(amax > 0, amax, 1.0))
+    e = e.astype(np.int64)
+    B = np.ldexp(M, -e[:, None, None])
+    M = np.ldexp(B, e[:, None, None])  # the representative actually used (exact)
+    R = np.maximum(_up(Hs.hi - M), _up(M - Hs.lo))
+    rF = up_sqrt(up_sum_sq(R.reshape(R.shape[0], -1), -1))
+    # fl(|B|ᵀ|B|) ≤ (1 + γ_p)|B|ᵀ|B|; the factor below covers both roundings
+    g = _gamma(p) * (1 + 2 * _gamma(p))
+    errs = []
+    for _ in range(squarings):
+        A = np.abs(B)
+        Bn = np.matmul(np.swapaxes(B, -1, -2), B)
+        E = _up(_up(np.matmul(np.swapaxes(A, -1, -2), A) * g) + p * 2.0**-1073)
+        errs.append(up_sqrt(up_sum_sq(E.reshape(E.shape[0], -1), -1)))
+        B = Bn
+    b = up_sqrt(up_sum_sq(np.abs(B).reshape(B.shape[0], -1), -1))
+    for k in range(squarings - 1, -1, -1):
+        b = up_sqrt(_up(b + errs[k]))
+    spec = _up(_up(np.ldexp(b, e)) + rF)
+    spec = np.where(np.isfinite(spec), spec, np.inf)
+    out[sel] = np.minimum(frob[sel], spec)
+    return np.where(np.isnan(out), np.inf, out)
+
+
+# --------------------------------------------------------------------------
+# first-order interval automatic differentiation (for the third derivatives)
+
+
+def _ex(a: IA) -> IA:
+    """Append a gradient axis (length 1) for broadcasting against gradients."""
+    return IA(a.lo[..., None], a.hi[..., None])
+
+
+def _dsum(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+class DualIA:
+    """Interval value ``v`` (IA, shape S) with an interval gradient ``d`` (IA, shape
+    S + (p,)) or None (constant).  Forward-mode AD through the *generated*
+    polynomial templates: derivatives are never written by hand, they come
+    from the chain rule applied by operator overloading."""
+
+    __slots__ = ("v", "d")
+    __array_ufunc__ = None
+
+    def __init__(self, v: IA, d: IA | None = None):
+        self.v = v
+        self.d = d
+
+    @staticmethod
+    def _as(o) -> DualIA:
+        if isinstance(o, DualIA):
+            return o
+        return DualIA(IA._as(o), None)
+
+    def __getitem__(self, idx) -> DualIA:
+        if not isinstance(idx, tuple):
+            idx = (idx,)
+        return DualIA(self.v[idx], None if self.d is None else self.d[idx + (slice(None),)])
+
+    def __add__(self, o):
+        o = DualIA._as(o)
+        return DualIA(self.v + o.v, _dsum(self.d, o.d))
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return DualIA(-self.v, None if self.d is None else -self.d)
+
+    def __sub__(self, o):
+        return self + (-DualIA._as(o))
+
+    def __rsub__(self, o):
+        return DualIA._as(o) - self
+
+    def __mul__(self, o):
+        o = DualIA._as(o)
+        d = None
+        if o.d is not None:
+            d = _ex(self.v) * o.d
+        if self.d is not None:
+            d = _dsum(d, self.d * _ex(o.v))
+        return DualIA(self.v * o.v, d)
+
+    __rmul__ = __mul__
+
+    def __pow__(self, n):
+        if not isinstance(n, int | np.integer) or n < 0:
+            raise TypeError("DualIA supports only non-negative integer powers")
+        n = int(n)
+        if n == 0:
+            return DualIA(IA(np.ones_like(self.v.lo)), None)
+        if n == 1:
+            return self
+        if n == 2:
+            d = None if self.d is None else _ex(self.v * 2) * self.d
+            return DualIA(self.v.sqr(), d)
+        half = self ** (n // 2)
+        sq = half * half
+        return sq if n % 2 == 0 else sq * self
+
+
+# --------------------------------------------------------------------------
+# the vectorized interval trajectory
+
+#: the vertex form is used up to this many parameters per neuron (2^p vertices)
+VERTEX_MAX_P = 6
+
+
+def _cell():
+    return cell_functions()
+
+
+def _s_enclosure(X, js, box_u: IA, u0, ru):
+    """Enclosures of s_t = ⟨u, x_t⟩ (N, T) over the boxes, intersected with the ball."""
+    x = X[js]  # (N, T, d)
+    d = x.shape[-1]
+    xI = IA(x)
+    s = ia_sum(box_u[:, None, k] * xI[:, :, k] for k in range(d))
+    if u0 is not None:
+        s0 = ia_sum(IA(u0[:, None, k]) * xI[:, :, k] for k in range(d))
+        nx = up_sum_sq(np.abs(x), -1)
+        rnx = _up(up_sqrt(nx) * ru)
+        s = s.intersect(s0 + IA(-rnx, rnx))
+    return s
+
+
+def _assemble(p, ww, wu, uu, iu, ju, grad: bool):
+    """Symmetric (N, p, p[, p]) array from the ww, wu and upper uu blocks."""
+    N = ww.lo.shape[0]
+    shp = (N, p, p) + ((p,) if grad else ())
+    lo = np.empty(shp)
+    hi = np.empty(shp)
+    for arr, src in ((lo, "lo"), (hi, "hi")):
+        arr[:, 0, 0] = getattr(ww, src)
+        arr[:, 0, 1:] = getattr(wu, src)
+        arr[:, 1:, 0] = getattr(wu, src)
+        arr[:, 1 + iu, 1 + ju] = getattr(uu, src)
+        arr[:, 1 + ju, 1 + iu] = getattr(uu, src)
+    return IA(lo, hi)
+
+
+def _stack_g(gw: IA, gu: IA) -> IA:
+    return IA(np.concatenate([gw.lo[:, None], gu.lo], axis=1),
+              np.concatenate([gw.hi[:, None], gu.hi], axis=1))
+
+
+def _H_templates(cf, s1, s2, w, h, xI, g, H, iu, ju):
+    """H_t from the generated templates (works for IA and DualIA inputs)."""
+    gw, gu = g[:, 0], g[:, 1:]
+    ww = cf.H_ww(s1, s2, w, h, gw, H[:, 0, 0], ns=np)
+    wu = cf.H_wu(s1[:, None], s2[:, None], w[:, None], h[:, None], xI, gw[:, None], gu,
+                 H[:, 0, 1:], ns=np)
+    uu = cf.H_uu(s1[:, None], s2[:, None], w[:, None], xI[:, iu], xI[:, ju], gu[:, iu],
+                 gu[:, ju], H[:, 1 + iu, 1 + ju], ns=np)
+    return ww, wu, uu
+
+
+def _signs(p):
+    return np.array([[1.0 if (v >> k) & 1 else -1.0 for k in range(p)] for v in range(2**p)])
+
+
+def vertex_norm_g(a: IA, Hb: IA, rho) -> np.ndarray:
+    """max over the vertices s ∈ {±1}^p of sup ‖a + Σ_k s_k ρ_k Hb[:, :, k]‖₂.
+
+    For θ in the box, g(θ) = g(c) + Σ_k δ_k ∂_k g(ξ) with |δ_k| ≤ ρ_k, ∂_k g(ξ) ∈ Hb[:, :, k]
+    (mean value theorem per entry); for each realisation the norm is convex in
+    δ, so its max over the box [−ρ, ρ] is at a vertex.  Second order accurate.
+    """
+    N, p = a.lo.shape
+    P = Hb * IA(rho[:, None, :])  # (N, p, p): column k scaled by ρ_k
+    best = np.zeros(N)
+    for s in _signs(p):
+        v = a
+        for k in range(p):
+            v = v + (P[:, :, k] if s[k] > 0 else -P[:, :, k])
+        best = np.maximum(best, up_sqrt(up_sum_sq(v.mag(), -1)))
+    return best
+
+
+def vertex_norm_H(A: IA, dH: IA, rho, thresholds=None) -> np.ndarray:
+    """max over vertices of a rigorous ‖A + Σ_k s_k ρ_k dH[..., k]‖₂ bound (as above)."""
+    N, p = A.lo.shape[:2]
+    P = dH * IA(rho[:, None, None, :])
+    S = _signs(p)
+    V = len(S)
+    lo = np.broadcast_to(A.lo, (V, N, p, p)).copy()
+    hi = np.broadcast_to(A.hi, (V, N, p, p)).copy()
+    acc = IA(lo, hi)
+    for k in range(p):
+        sk = S[:, k][:, None, None, None] > 0
+        acc = acc + IA(np.where(sk, P.lo[None, ..., k], -P.hi[None, ..., k]),
+                       np.where(sk, P.hi[None, ..., k], -P.lo[None, ..., k]))
+    thr = None if thresholds is None else np.broadcast_to(thresholds, (V, N))
+    # entries skipped by spectral_upper (Frobenius bound ≤ threshold) keep that
+    # bound, which is valid
+    spec = spectral_upper(acc, thresholds=thr)
+    return np.max(spec, axis=0)
+
+
+def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
+                  thresholds_L=None, thresholds_B=None, vertex: bool = True,
+                  centre: bool = False, dH_sup=None, return_dH: bool = False):
+    """Rigorous upper bounds of ‖g_t‖₂ and ‖H_t‖₂ over boxes, for all t.
+
+    X: (n, T, d) data; js: (N,) sample index of each item; blo, bhi: (N, 1+d)
+    box corners (coordinate 0 is w, then u_1..u_d); u0: (N, d) ball centres
+    and ru a float ≥ the ball radius (s_t = ⟨u, x_t⟩ is intersected with
+    ⟨u0, x_t⟩ ± ru‖x_t‖); ``u0=None`` skips that.
+
+    Enclosures: naive interval evaluation of the generated templates,
+    intersected with mean value forms about the box centre c for z, h, g and
+    H (the gradient of H, a third derivative, by interval forward-mode AD
+    through the templates).  Norms: min of the plain interval bound and the
+    vertex form (:func:`vertex_norm_g`, :func:`vertex_norm_H`).
+    ``thresholds_L``/``thresholds_B`` (T,) or (N, T): the costlier forms are computed only
+    for items whose cheap bound exceeds them.  Returns (UL, UB), each (N, T).
+    """
+    cf = _cell()
+    X = np.asarray(X, dtype=np.float64)
+    js = np.asarray(js)
+    blo = np.asarray(blo, dtype=np.float64)
+    bhi = np.asarray(bhi, dtype=np.float64)
+    N, p = blo.shape
+    d = p - 1
+    T = X.shape[1]
+    box = IA(blo, bhi)
+    w = box[:, 0]
+    c = 0.5 * blo + 0.5 * bhi
+    c = np.minimum(np.maximum(c, blo), bhi)
+    dB = box - IA(c)  # B − c, outward
+    rho = dB.mag()
+    cw = IA(c[:, 0])
+    S = _s_enclosure(X, js, box[:, 1:], None if u0 is None else np.asarray(u0, float), ru)
+    Sc = _s_enclosure(X, js, IA(c[:, 1:]), None, ru)
+    Xj = X[js]
+    e0 = np.zeros((N, p))
+    e0[:, 0] = 1.0
+    w_d = DualIA(w, IA(e0))
+    h = IA(np.zeros(N))
+    g = IA(np.zeros((N, p)))
+    H = IA(np.zeros((N, p, p)))
+    dH = IA(np.zeros((N, p, p, p)))
+    hc = IA(np.zeros(N))
+    gc = IA(np.zeros((N, p)))
+    Hc = IA(np.zeros((N, p, p)))
+    UL = np.empty((N, T))
+    UB = np.empty((N, T))
+    CL = np.empty((N, T)) if centre else None
+    CB = np.empty((N, T)) if centre else None
+    iu, ju = np.triu_indices(d)
+    use_vertex = vertex and p <= VERTEX_MAX_P
+    if return_dH:
+        dH_lo = np.empty((N, T, p, p, p))
+        dH_hi = np.empty((N, T, p, p, p))
+    for t in range(T):
+        x = Xj[:, t, :]
+        xI = IA(x)
+        # ---- thin trajectory at the box centre c
+        zc = cf.z(cw, hc, Sc[:, t], ns=np)
+        C0 = table.enclose(0, zc)
+        C1 = table.enclose(1, zc)
+        C2 = table.enclose(2, zc)
+        gc_new = _stack_g(cf.g_w(C1, cw, hc, gc[:, 0], ns=np),
+                          cf.g_u(C1[:, None], cw[:, None], xI, gc[:, 1:], ns=np))
+        Hc_new = _assemble(p, *_H_templates(cf, C1, C2, cw, hc, xI, gc, Hc, iu, ju), iu, ju,
+                           grad=False)
+        if dH_sup is not None:
+            # ---- cheap form from ∂H over a superset (no box trajectory)
+            dH = IA(dH_sup[0][:, t], dH_sup[1][:, t])
+            H = Hc_new + ia_sum(dH[..., k] * dB[:, None, None, k] for k in range(p))
+            g = gc_new + ia_sum(H[:, :, k] * dB[:, k:k + 1] for k in range(p))
+        else:
+            h, g, H, dH = _box_step(cf, table, x, xI, w, w_d, h, g, H, dH, S[:, t], dB, zc,
+                                    C0, gc_new, Hc_new, iu, ju, p, N)
+            if return_dH:
+                dH_lo[:, t], dH_hi[:, t] = dH.lo, dH.hi
+        hc, gc, Hc = C0, gc_new, Hc_new
+        # ---- norms
+        uL = up_sqrt(up_sum_sq(g.mag(), -1))
+        tB = None if thresholds_B is None else np.asarray(thresholds_B)[..., t]
+        tL = None if thresholds_L is None else np.asarray(thresholds_L)[..., t]
+        uB = spectral_upper(H, thresholds=tB)
+        if use_vertex:
+            selL = np.isfinite(uL) if tL is None else uL > tL
+            if selL.any():
+                v = vertex_norm_g(gc[selL], H[selL], rho[selL])
+                uL[selL] = np.minimum(uL[selL], v)
+            selB = np.isfinite(uB) if tB is None else uB > tB
+            if selB.any():
+                v = vertex_norm_H(Hc[selB], dH[selB], rho[selB],
+                                  None if tB is None else np.broadcast_to(tB, uB.shape)[selB])
+                uB[selB] = np.minimum(uB[selB], v)
+        UL[:, t] = uL
+        UB[:, t] = uB
+        if centre:
+            gm = 0.5 * gc.lo + 0.5 * gc.hi
+            CL[:, t] = np.sqrt(np.einsum("np,np->n", gm, gm))
+            Hm = 0.5 * Hc.lo + 0.5 * Hc.hi
+            ok = np.all(np.isfinite(Hm), axis=(1, 2))
+            CB[:, t] = 0.0
+            if ok.any():
+                CB[ok, t] = np.max(np.abs(np.linalg.eigvalsh(Hm[ok])), axis=-1)
+    UL[~np.isfinite(UL)] = np.inf
+    UB[~np.isfinite(UB)] = np.inf
+    out = (UL, UB) + ((CL, CB) if centre else ())
+    if return_dH:
+        out = out + ((dH_lo, dH_hi),)
+    return out
+
+
+def _box_step(cf, table, x, xI, w, w_d, h, g, H, dH, St, dB, zc, C0, gc_new, Hc_new, iu, ju, p,
+              N):
+    """One step over the boxes with first-order AD (values, g, H and ∂H over B)."""
+    # ---- the box: z with its gradient, then σ^{(k)} over z
+    sgrad = np.zeros((N, p))
+    sgrad[:, 1:] = x
+    z_d = cf.z(w_d, DualIA(h, g), DualIA(St, IA(sgrad)), ns=np)
+    dz = z_d.d
+    z = z_d.v.intersect(zc + ia_sum(dz[:, k] * dB[:, k] for k in range(p)))
+    S0 = table.enclose(0, z)
+    S1 = table.enclose(1, z)
+    S2 = table.enclose(2, z)
+    S3 = table.enclose3(z)
+    s1_d = DualIA(S1, _ex(S2) * dz)
+    s2_d = DualIA(S2, _ex(S3) * dz)
+    ww, wu, uu = _H_templates(cf, s1_d, s2_d, w_d, DualIA(h, g), xI, DualIA(g, H),
+                              DualIA(H, dH), iu, ju)
+    H_new = _assemble(p, ww.v, wu.v, uu.v, iu, ju, grad=False)
+    dH_new = _assemble(p, ww.d, wu.d, uu.d, iu, ju, grad=True)
+    # mean value forms about c (each an enclosure; intersections stay enclosures)
+    H_new = H_new.intersect(Hc_new + ia_sum(dH_new[..., k] * dB[:, None, None, k]
+                                            for k in range(p)))
+    g_new = _stack_g(cf.g_w(S1, w, h, g[:, 0], ns=np),
+                     cf.g_u(S1[:, None], w[:, None], xI, g[:, 1:], ns=np))
+    g_new = g_new.intersect(gc_new + ia_sum(H_new[:, :, k] * dB[:, k:k + 1]
+                                            for k in range(p)))
+    h_new = S0.intersect(C0 + ia_sum(g_new[:, k] * dB[:, k] for k in range(p)))
+    if (h_new.empty().any() or g_new.empty().any() or H_new.empty().any()):
+        raise ArithmeticError("empty intersection of enclosures (unsound arithmetic)")
+    return h_new, g_new, H_new, dH_new
+
+
+# --------------------------------------------------------------------------
+# observed point values (floats) for the lower bounds
+
+
+def point_values(act_module, X, js, theta, *, with_derivatives: bool = False):
+    """Float64 ‖g_t‖₂ and ‖H_t‖₂ (N, T) at points θ (N, 1+d) for samples js.
+
+    *Observed* numbers (round to nearest, libm activations); they select the
+    lower-bound points, whose values are then confirmed by the trusted engine.
+    With ``with_derivatives`` also returns g (N, T, p), H (N, T, p, p).
+    """
+    cf = _cell()
+    X = np.asarray(X, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    N, p = theta.shape
+    d = p - 1
+    T = X.shape[1]
+    w = theta[:, 0]
+    u = theta[:, 1:]
+    h = np.zeros(N)
+    g = np.zeros((N, p))
+    H = np.zeros((N, p, p))
+    G = np.empty((N, T, p)) if with_derivatives else None
+    HH = np.empty((N, T, p, p)) if with_derivatives else None
+    nL = np.empty((N, T))
+    nB = np.empty((N, T))
+    iu, ju = np.triu_indices(d)
+    for t in range(T):
+        x = X[js, t, :]
+        s = np.einsum("nk,nk->n", u, x)
+        z = cf.z(w, h, s, ns=np)
+        s0 = act_module.d0_array(z, ns=np)
+        s1 = act_module.d1_array(z, ns=np)
+        s2 = act_module.d2_array(z, ns=np)
+        gw, gu = g[:, 0], g[:, 1:]
+        Hn = np.empty((N, p, p))
+        Hn[:, 0, 0] = cf.H_ww(s1, s2, w, h, gw, H[:, 0, 0], ns=np)
+        hwu = cf.H_wu(s1[:, None], s2[:, None], w[:, None], h[:, None], x, gw[:, None], gu,
+                      H[:, 0, 1:], ns=np)
+        Hn[:, 0, 1:] = hwu
+        Hn[:, 1:, 0] = hwu
+        huu = cf.H_uu(s1[:, None], s2[:, None], w[:, None], x[:, iu], x[:, ju], gu[:, iu],
+                      gu[:, ju], H[:, 1 + iu, 1 + ju], ns=np)
+        Hn[:, 1 + iu, 1 + ju] = huu
+        Hn[:, 1 + ju, 1 + iu] = huu
+        gn = np.empty((N, p))
+        gn[:, 0] = cf.g_w(s1, w, h, gw, ns=np)
+        gn[:, 1:] = cf.g_u(s1[:, None], w[:, None], x, gu, ns=np)
+        h, g, H = s0, gn, Hn
+        nL[:, t] = np.sqrt(np.einsum("np,np->n", g, g))
+        nB[:, t] = np.max(np.abs(np.linalg.eigvalsh(H)), axis=-1)
+        if with_derivatives:
+            G[:, t] = g
+            HH[:, t] = H
+    if with_derivatives:
+        return nL, nB, G, HH
+    return nL, nB

@@ -1,0 +1,126 @@
+"""Benchmark: certified data-specific constants (certify.data_constants).
+
+Reference case (the issue's): m = 64, n = 16, T = 16, d = 3, tanh, α₀ = 0.5,
+ρ_w = ρ_u = 1 (sphere data, seed 2; symmetric init, seed 1), rel_tol 0.15.
+
+* ``test_bench_reference_case`` — one run on one core (jobs = 1); asserts
+  certified/lower ≤ 1.25 at every t and certified/closed-form < 1; records the
+  wall time, the per-stage timings, both engines' box rates and the ratios in
+  ``extra_info``.  The issue's target is 60 s: the measured time is compared
+  with ``RNN_BENCH_CONSTANTS_SECONDS`` (default 60) and reported, not asserted
+  (the trusted engine is pure Python; see the report for the numbers).
+* ``test_bench_jobs_speedup`` — the same case with jobs = 2; the speed-up over
+  jobs = 1 is recorded (results must be identical).
+* ``test_bench_trusted_engine`` / ``test_bench_screening`` — boxes per second of
+  mpmath.iv (full first-order AD trajectory, T = 16) and of the vectorized
+  screening path (2000 boxes per call).
+
+Run: ``pytest tests/bench/test_bench_constants.py --benchmark-only -o addopts=""``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from certify.data_constants import certify_data_constants
+
+pytestmark = pytest.mark.bench
+
+M, N, T, D = 64, 16, 16, 3
+TARGET_S = float(os.environ.get("RNN_BENCH_CONSTANTS_SECONDS", "60"))
+REL_TOL = 0.15
+_RUNS: dict = {}
+
+
+@pytest.fixture(scope="module")
+def case():
+    from certify.data import sphere
+    from certify.init import symmetric_init
+
+    return sphere(N, T, D, 2), symmetric_init(M, D, 0.5, 1)
+
+
+def _run(case, jobs):
+    X, init = case
+    t0 = time.perf_counter()
+    dc = certify_data_constants("tanh", X, init, M, "1", "1", "0.625", T, rel_tol=REL_TOL,
+                                box_budget=20000, jobs=jobs, seed=0)
+    return dc, time.perf_counter() - t0
+
+
+def _record(benchmark, dc, wall):
+    rL, rB = dc.ratios("L"), dc.ratios("beta")
+    benchmark.extra_info.update({
+        "wall_s": wall, "target_s": TARGET_S, "within_target": wall <= TARGET_S,
+        "timings": {k: round(v, 3) for k, v in dc.timings.items()},
+        "boxes": dc.boxes,
+        "certified_over_lower": {"L": [round(v, 4) for v in rL["certified/lower"]],
+                                 "beta": [round(v, 4) for v in rB["certified/lower"]]},
+        "certified_over_closed": {"L": [round(v, 4) for v in rL["certified/closed"]],
+                                  "beta": [round(v, 4) for v in rB["certified/closed"]]},
+    })
+    assert dc.checks() == []
+    for r in (rL, rB):
+        assert max(r["certified/lower"]) <= 1.25
+        assert max(r["certified/closed"]) < 1
+
+
+def test_bench_reference_case(benchmark, case):
+    benchmark.group = "data constants"
+    dc, wall = benchmark.pedantic(lambda: _run(case, 1), rounds=1, iterations=1)
+    _RUNS[1] = (dc, wall)
+    _record(benchmark, dc, wall)
+
+
+def test_bench_jobs_speedup(benchmark, case):
+    benchmark.group = "data constants"
+    if 1 not in _RUNS:
+        _RUNS[1] = _run(case, 1)
+    dc, wall = benchmark.pedantic(lambda: _run(case, 2), rounds=1, iterations=1)
+    _record(benchmark, dc, wall)
+    benchmark.extra_info["speedup_vs_jobs1"] = _RUNS[1][1] / wall
+    assert list(dc.certified_L) == list(_RUNS[1][0].certified_L)
+    assert list(dc.certified_beta) == list(_RUNS[1][0].certified_beta)
+
+
+def test_bench_trusted_engine(benchmark, case):
+    from certify.engine import get_engine
+
+    X, init = case
+    eng = get_engine("mpmath.iv", "tanh")
+    c = np.r_[init.w0[0], init.U0[0]]
+    boxes = [(list(c - 0.01 * (k + 1)), list(c + 0.01 * (k + 1))) for k in range(4)]
+
+    def run():
+        for lo_, hi_ in boxes:
+            eng.box(lo_, hi_, X[0].tolist(), list(init.U0[0]), 0.125, T)
+
+    benchmark.group = "boxes per second"
+    benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["boxes_per_second"] = len(boxes) / benchmark.stats.stats.min
+    benchmark.extra_info["what"] = "mpmath.iv, full first-order AD trajectory, T=16, p=4"
+
+
+def test_bench_screening(benchmark, case):
+    from certify.screen import activation_table, screen_bounds
+
+    X, init = case
+    rng = np.random.default_rng(0)
+    n = 2000
+    g = rng.integers(0, M, n)
+    c = np.c_[init.w0[g], init.U0[g]]
+    half = rng.uniform(0.005, 0.06, (n, D + 1))
+    js = rng.integers(0, N, n)
+    tab = activation_table("tanh")
+
+    def run():
+        screen_bounds(tab, X, js, c - half, c + half, init.U0[g], 0.125, centre=True)
+
+    benchmark.group = "boxes per second"
+    benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["boxes_per_second"] = n / benchmark.stats.stats.min
+    benchmark.extra_info["what"] = "numpy screening, full first-order AD + vertex norms, T=16"
