@@ -182,3 +182,29 @@ def test_pytest_plugin_collects_case_files(case_dir, tmp_path):
                         str(tmp_path / "o")], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 passed" in r.stdout
+
+
+def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
+    import io
+
+    from certify.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    s = Tty()
+    p = Progress(3, stream=s)
+    p.start_case(2, "tanh-cutoff")
+    p.set_stage("executor")
+    p.iteration(10, 300)
+    assert "[case 2/3] tanh-cutoff: executor" in s.getvalue()
+    monkeypatch.setenv("CI", "true")
+    q = Tty()
+    Progress(3, stream=q).start_case(1, "x")
+    assert q.getvalue() == ""
+    r = io.StringIO()  # piped: not a terminal
+    monkeypatch.delenv("CI")
+    Progress(1, stream=r).start_case(1, "x")
+    assert r.getvalue() == ""
