@@ -167,6 +167,28 @@ def is_finite(x) -> bool:
     return not (isnan(a) or isnan(b) or isinf(a) or isinf(b))
 
 
+def float_up(x) -> float:
+    """The smallest double ≥ the upper endpoint of x (a certified upper bound as a float)."""
+    import math
+
+    v = hi(x)
+    f = float(v)
+    if f < v:
+        f = math.nextafter(f, math.inf)
+    return f
+
+
+def float_down(x) -> float:
+    """The largest double ≤ the lower endpoint of x (a certified lower bound as a float)."""
+    import math
+
+    v = lo(x)
+    f = float(v)
+    if f > v:
+        f = math.nextafter(f, -math.inf)
+    return f
+
+
 def thin(v):
     """The point interval [v, v] for an mpf/int/str (exact) ."""
     return iv.mpf(v)

@@ -36,16 +36,7 @@ from .certificate import (
     float_list,
 )
 from .errors import UserError
-from .intervals import ENGINE, hi, interval_strings, is_finite, lo, upper_string
-
-
-def float_up(x) -> float:
-    """The smallest double ≥ the upper endpoint of the interval x (certified upper bound)."""
-    v = hi(x)
-    f = float(v)
-    if f < v:
-        f = math.nextafter(f, math.inf)
-    return f
+from .intervals import ENGINE, float_up, hi, interval_strings, is_finite, lo, upper_string
 
 
 def alpha_m_interval(alpha0_text: str, rho_w_text: str, m: int):
