@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mpmath import iv, mpf
 
-from .intervals import hi, interval_strings, lo, upper_string
+from .intervals import float_down, float_up, hi, interval_strings, lo, upper_string
 
 __all__ = ["DataConstants", "certify_data_constants", "DEFAULT_REL_TOL", "DEFAULT_BOX_BUDGET"]
 
@@ -221,20 +221,8 @@ def _to_iv(x):
     return to_interval(x)
 
 
-def _f_up(x) -> float:
-    v = hi(x)
-    f = float(v)
-    if f < v:
-        f = math.nextafter(f, math.inf)
-    return f
-
-
-def _f_dn(x) -> float:
-    v = lo(x)
-    f = float(v)
-    if f > v:
-        f = math.nextafter(f, -math.inf)
-    return f
+_f_up = float_up  # certified upper bound as a float (see certify.intervals)
+_f_dn = float_down  # certified lower bound as a float
 
 
 def _mpf_pack(x: mpf):
