@@ -35,9 +35,8 @@ Pipeline
    Stage 1 bisects, where the bound is attained (boxes in the top half of
    their neuron's excess), the boxes whose bound exceeds the target
    ``min((1 + rel_tol)·thr, closed form)``; a neuron stops when two sweeps of
-   p rounds improved its bound by less than ``rel_tol/2``, or when its share of
-   ``box_budget`` is spent (shares ∝ the neuron's (sample, criterion) pairs
-   whose sampled value is within 70% of thr).  Stage 2 bisects boxes that are
+   p rounds improved its bound by less than ``rel_tol/2``, or when its
+   ``box_budget`` (boxes per neuron set) is spent.  Stage 2 bisects boxes that are
    still above ``thr`` although their centre value is below it, down to 1/8 of
    the root width, so that they get pruned.  A box whose screened bound is
    below ``thr`` for a criterion is pruned for it (and so are its children):
@@ -567,7 +566,7 @@ def _screen_chunk(groups):
     smp = np.tile(np.arange(n), ng)
     blo = np.repeat(rlo, n, axis=0)
     bhi = np.repeat(rhi, n, axis=0)
-    root_w = float(np.max(rhi - rlo)) if ng else 0.0
+    root_w = np.max(rhi - rlo, axis=1) if ng else np.zeros(0)  # per neuron
     ids, U, C, alive, anc = add(blo, bhi, grp, smp, np.full(len(grp), -1),
                                 np.zeros(len(grp), np.int64), np.ones((len(grp), twoT), bool),
                                 np.full(len(grp), -1))
@@ -637,7 +636,7 @@ def _screen_chunk(groups):
     n_stage1 = count[0]
     # ---- stage 2: refine surviving boxes whose centre is below the threshold,
     # down to 1/8 of the root width, so that they get pruned (smaller cover)
-    w_stop = root_w * PRUNE_WIDTH
+    w_stop = root_w * PRUNE_WIDTH * (1 + 1e-9)  # per neuron: chunking-independent
     while True:
         drop_pruned()
         if not len(leaf["ids"]):
@@ -645,7 +644,7 @@ def _screen_chunk(groups):
         a = leaf["alive"]
         low = leaf["C"] < thr * (1 - PRUNE_MARGIN * rel_tol)
         li = gi[leaf["grp"]]
-        wide = np.max(leaf["hi"] - leaf["lo"], axis=1) > w_stop
+        wide = np.max(leaf["hi"] - leaf["lo"], axis=1) > w_stop[li]
         sel = (a & low).any(axis=1) & wide & (used[li] < 2 * budget[li])
         if not sel.any():
             break
@@ -711,6 +710,7 @@ def _screen_chunk(groups):
              "cover_per_criterion": chosen.sum(axis=0).tolist(),
              "ancestors": len(anc), "budget_exhausted": int((used >= budget).sum()),
              "max_boxes_per_neuron": int(used.max()) if ng else 0,
+             "used": dict(zip(groups.tolist(), used.tolist(), strict=True)),
              "seconds": time.perf_counter() - t0}
     return tasks, screen_max, stats
 
@@ -845,10 +845,12 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     m: width; rho_w, rho_u: radii (decimal strings / DecimalValue are exact);
     alpha_m: the α_m of the closed forms (None: max|w_i(0)| + ρ_w/√m, certified);
     rel_tol: tolerance of the bisection (target (1 + rel_tol)·lower, and the
-    least relative improvement per sweep); box_budget: screening boxes in
-    total (shared by the distinct neurons in proportion to their need; the
-    pruning stage may use as many again); jobs: processes; engine: "mpmath.iv" (default) or
-    "python-flint"; seed: of the random lower-bound points.
+    least relative improvement per sweep); box_budget: screening boxes per
+    distinct neuron's set (stage 1; the pruning stage may use as many again);
+    jobs: processes; engine: "mpmath.iv" (the default and only trusted engine);
+    seed: of the random lower-bound points; lower_samples: random points per
+    (neuron, sample); progress: a callable(stage, done, total) or a
+    :class:`certify.progress.Progress`.
     """
     from symbolic import activation_functions
     from symbolic.activations import Activation, resolve
@@ -913,7 +915,7 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     _progress(progress, "lower bounds")
     rng = np.random.default_rng(seed)
     C0 = np.concatenate([W0[:, None], U0g], axis=1)
-    vals, pairs, thetas, pair_best = _lower_phase(am, X, C0, rw_hi * (1 - 2.0**-20),
+    vals, pairs, thetas, _pair_best = _lower_phase(am, X, C0, rw_hi * (1 - 2.0**-20),
                                                   ru_hi * (1 - 2.0**-20), K, rng)
     cand = {}
     for q in range(2):
@@ -945,12 +947,9 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     tg = np.maximum(np.minimum(thr * (1 + rel_tol), cap * (1 - 1e-9)), thr)
     _CTX["thr"] = thr
     _CTX["tg"] = tg
-    # the box budget is shared by the distinct neurons in proportion to their
-    # need: the (sample, criterion) pairs whose sampled value is near the
-    # threshold (deterministic, so results do not depend on jobs)
-    near = np.concatenate([pair_best[0], pair_best[1]], axis=1) >= 0.7 * thr
-    need = near.reshape(G, n, 2 * T).sum(axis=(1, 2)) + 1
-    budgets = np.maximum(n, np.floor(box_budget * need / need.sum())).astype(np.int64)
+    # the box budget applies to each distinct neuron's set (deterministic, so the
+    # result does not depend on jobs); a neuron only spends what it needs
+    budgets = np.full(G, max(box_budget, n), dtype=np.int64)
     _CTX["budgets"] = budgets
     timings["lower"] = time.perf_counter() - t0
 

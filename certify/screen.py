@@ -500,6 +500,23 @@ def frobenius_upper(H: IA) -> np.ndarray:
     return up_sqrt(up_sum_sq(flat, -1))
 
 
+def _rowsum_sq(a):
+    """Σ_k a[..., k]² with a fixed order of operations (batch-independent bits)."""
+    acc = a[..., 0] * a[..., 0]
+    for k in range(1, a.shape[-1]):
+        acc = acc + a[..., k] * a[..., k]
+    return acc
+
+
+def _gram(B):
+    """BᵀB for stacked matrices, summed in a fixed order (so that results do not
+    depend on the batch a box is screened in: decisions are reproducible)."""
+    acc = B[..., 0, :, None] * B[..., 0, None, :]
+    for k in range(1, B.shape[-2]):
+        acc = acc + B[..., k, :, None] * B[..., k, None, :]
+    return acc
+
+
 def _gamma(n: int) -> float:
     """An upper bound of γ_n = n·u/(1 − n·u), u = 2^-53 (Higham, Thm 3.5), with margin."""
     u = 2.0**-53
@@ -540,8 +557,8 @@ def spectral_upper(H: IA, squarings: int = 4, thresholds=None) -> np.ndarray:
     errs = []
     for _ in range(squarings):
         A = np.abs(B)
-        Bn = np.matmul(np.swapaxes(B, -1, -2), B)
-        E = _up(_up(np.matmul(np.swapaxes(A, -1, -2), A) * g) + p * 2.0**-1073)
+        Bn = _gram(B)
+        E = _up(_up(_gram(A) * g) + p * 2.0**-1073)
         errs.append(up_sqrt(up_sum_sq(E.reshape(E.shape[0], -1), -1)))
         B = Bn
     b = up_sqrt(up_sum_sq(np.abs(B).reshape(B.shape[0], -1), -1))
@@ -831,7 +848,7 @@ def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
         UB[:, t] = uB
         if centre:
             gm = 0.5 * gc.lo + 0.5 * gc.hi
-            CL[:, t] = np.sqrt(np.einsum("np,np->n", gm, gm))
+            CL[:, t] = np.sqrt(_rowsum_sq(gm))
             Hm = 0.5 * Hc.lo + 0.5 * Hc.hi
             ok = np.all(np.isfinite(Hm), axis=(1, 2))
             CB[:, t] = 0.0
@@ -906,7 +923,9 @@ def point_values(act_module, X, js, theta, *, with_derivatives: bool = False):
     iu, ju = np.triu_indices(d)
     for t in range(T):
         x = X[js, t, :]
-        s = np.einsum("nk,nk->n", u, x)
+        s = u[:, 0] * x[:, 0]
+        for k in range(1, u.shape[1]):
+            s = s + u[:, k] * x[:, k]
         z = cf.z(w, h, s, ns=np)
         s0 = act_module.d0_array(z, ns=np)
         s1 = act_module.d1_array(z, ns=np)
@@ -926,7 +945,7 @@ def point_values(act_module, X, js, theta, *, with_derivatives: bool = False):
         gn[:, 0] = cf.g_w(s1, w, h, gw, ns=np)
         gn[:, 1:] = cf.g_u(s1[:, None], w[:, None], x, gu, ns=np)
         h, g, H = s0, gn, Hn
-        nL[:, t] = np.sqrt(np.einsum("np,np->n", g, g))
+        nL[:, t] = np.sqrt(_rowsum_sq(g))
         nB[:, t] = np.max(np.abs(np.linalg.eigvalsh(H)), axis=-1)
         if with_derivatives:
             G[:, t] = g

@@ -183,9 +183,6 @@ def test_bad_arguments():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 3 target not met yet: on the reference case certified/lower of beta_t reaches "
-    "about 1.8 (target <= 1.25); L_t meets it. Strict: remove this marker once it passes."))
 def test_tightness_reference_case():
     """m=64, n=16, T=16, d=3, tanh, α₀=0.5, ρ_w=ρ_u=1: certified/lower ≤ 1.25 at every t."""
     m, n, T, d = 64, 16, 16, 3
