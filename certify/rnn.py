@@ -6,7 +6,8 @@ when given them, and it runs under ``array_api_strict``.  Numbers computed here
 are *observed* (floating point), never certified.
 
 No derivative is written by hand.  σ, σ', σ'' come from
-``symbolic.activation_functions(act).d{0,1,2}_array`` and every per-neuron
+``symbolic.activation_functions(act)`` (``d01_array`` → (σ, σ'),
+``d012_array`` → (σ, σ', σ''), ``d0_array`` → σ) and every per-neuron
 update from the sympy-derived templates of ``symbolic.cell_functions()``:
 
 * reverse mode (BPTT, :func:`loss_and_grad`, :func:`vjp`) composes the local
@@ -27,9 +28,9 @@ one batched matmul, the forward pass keeps ``h_t`` and ``σ'(z_t)`` per block
 pass accumulates ``∂R̂/∂U`` with one ``(block, n) @ (n, d)`` matmul per step.
 With NumPy the blocks run on a thread pool (NumPy releases the GIL); the block
 partition does not depend on the number of threads, so results are bitwise
-identical for any ``threads``.  σ and σ' at the same ``z`` share their
-transcendental calls (see :class:`_SharedCalls`), e.g. one ``tanh`` per
-neuron·sample·step.
+identical for any ``threads``.  σ and σ' at the same ``z`` come from one
+generated function that shares their transcendental calls, e.g. one ``exp``
+per neuron·sample·step for tanh (see :func:`symbolic.activations.array_form`).
 """
 
 from __future__ import annotations
@@ -61,10 +62,6 @@ __all__ = [
 ]
 
 LOSSES = ("all-steps", "final-step")
-
-#: elementwise functions whose results σ, σ', σ'' may share (same input object)
-_SHAREABLE = frozenset({"tanh", "exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan",
-                        "sinh", "cosh", "abs"})
 
 #: target number of (neuron, sample) elements per block: ~256 KiB per float64 array
 _BLOCK_ELEMS = 1 << 15
@@ -98,57 +95,6 @@ def _activation(activation):
     if isinstance(activation, str):
         return _act_module(activation.strip())
     return _act_module(activation)
-
-
-class _SharedCalls:
-    """An array namespace that evaluates each elementwise transcendental once per input.
-
-    ``d0_array(z, ns)`` and ``d1_array(z, ns)`` of tanh both call
-    ``ns.tanh(z)``; through this proxy the second call returns the first
-    result.  Cached by identity of the *input object* (kept alive in the
-    cache, so ids are never reused while cached): a mathematically equal but
-    distinct array is recomputed, so the proxy never changes a value.  Use one
-    proxy per ``z`` (it is cheap).
-    """
-
-    __slots__ = ("_xp", "_cache", "_out")
-
-    def __init__(self, xp, out=None):
-        self._xp = xp
-        self._cache = {}
-        # NumPy only: the first shared call writes its result into ``out`` (the
-        # tape slot), so σ = tanh needs no copy into the tape
-        self._out = out
-
-    def clear(self):
-        """Forget every cached result (call before overwriting the ``out`` slot)."""
-        self._cache.clear()
-        self._out = None
-
-    def __getattr__(self, name):
-        attr = getattr(self._xp, name)
-        if name not in _SHAREABLE:
-            return attr
-        cache = self._cache
-
-        def shared(x, *args, **kwargs):
-            if args or kwargs:
-                return attr(x, *args, **kwargs)
-            key = (name, id(x))
-            hit = cache.get(key)
-            if hit is not None and hit[0] is x:
-                return hit[1]
-            slot = self._out
-            if slot is not None and getattr(x, "shape", None) == slot.shape \
-                    and getattr(x, "dtype", None) == slot.dtype:
-                self._out = None
-                out = attr(x, out=slot)
-            else:
-                out = attr(x)
-            cache[key] = (x, out)
-            return out
-
-        return shared
 
 
 def _check_inputs(w, U, c, X, Y=None):
@@ -287,16 +233,10 @@ def _forward_block(ctx: _Ctx, w, U, c, keep: bool, ws: Workspace | None = None, 
             s = U @ ctx.XT[t]
             z = s if h is None else cell.z(wc, h, s, ns=np)
             if keep:
-                slot = Hbuf[t]
-                ns = _SharedCalls(np, out=slot)
-                h = act.d0_array(z, ns=ns)
-                if h is not slot:  # σ is not a bare shared call: copy it into the tape
-                    ns.clear()
-                    slot[...] = h
-                    h = slot
-                S1buf[t] = act.d1_array(z, ns=ns)
+                h, S1buf[t] = act.d01_array(z, ns=np)
+                Hbuf[t] = h
             else:
-                h = act.d0_array(z, ns=_SharedCalls(np))
+                h = act.d0_array(z, ns=np)
             np.matmul(c, h, out=F[t])
         return F, ((list(Hbuf), list(S1buf)) if keep else ([], []))
     S = xp.matmul(U, ctx.XT)  # (T, b, n): s_t = ⟨u_i, x_t⟩
@@ -304,11 +244,12 @@ def _forward_block(ctx: _Ctx, w, U, c, keep: bool, ws: Workspace | None = None, 
     h = None
     for t in range(T):
         z = S[t, ...] if h is None else cell.z(wc, h, S[t, ...], ns=xp)
-        ns = _SharedCalls(xp)
-        h = act.d0_array(z, ns=ns)
         if keep:
+            h, s1 = act.d01_array(z, ns=xp)
             hs.append(h)
-            s1s.append(act.d1_array(z, ns=ns))
+            s1s.append(s1)
+        else:
+            h = act.d0_array(z, ns=xp)
         F.append(xp.matmul(c, h))
     return xp.stack(F, axis=0), (hs, s1s)
 
@@ -594,9 +535,7 @@ def sensitivities(w, U, X, activation="tanh"):
     for t in range(T):
         x = X[:, t, :]  # (n, d)
         z = cell.z(wc, h, S[t, ...], ns=xp)
-        ns = _SharedCalls(xp)
-        h_new = act.d0_array(z, ns=ns)
-        s1, s2 = act.d1_array(z, ns=ns), act.d2_array(z, ns=ns)
+        h_new, s1, s2 = act.d012_array(z, ns=xp)
         s1e, s2e = s1[..., None], s2[..., None]
         s1ee, s2ee = s1e[..., None], s2e[..., None]
         he, gwe = h[..., None], gw[..., None]

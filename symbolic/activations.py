@@ -16,6 +16,10 @@ expression is rejected there with a clear error).
 whose mpmath.iv implementations round outward properly (arithmetic, integer
 powers, exp, log, sqrt, sin, cos, tan): tanh, sinh and cosh become
 expressions in exp.
+
+``array_form`` rewrites an expression for the *array* world only: tanh
+becomes sign(a)·(1 − e)/(1 + e) with one (vectorized, fast) e = exp(−2·min(|a|, 40)),
+with no overflow, underflow or NaN for any float input including ±inf.
 """
 
 from __future__ import annotations
@@ -182,3 +186,44 @@ def trusted_form(expr):
         if not isinstance(f, trusted):
             raise ActivationError(f"function {f.func} has no trusted interval implementation")
     return out
+
+
+#: |a| beyond which tanh(a) is evaluated at ±TANH_CLAMP in the array world:
+#: 1 − tanh(40) = 2/(e⁸⁰ + 1) < 4·10⁻³⁵, far below half an ulp of 1 (1.1·10⁻¹⁶),
+#: while e⁻⁸⁰ is a normal double (no underflow)
+TANH_CLAMP = 40
+
+
+def tanh_exp(a, m=None):
+    """sign(a)·(1 − e)/(1 + e) with e = exp(−2m), m = |a| by default: tanh(a) for real a.
+
+    Only exp of a non-positive number appears, so nothing overflows; the
+    quotient is formed on |a| (1 − e and 1 + e are both accurate), so the
+    absolute error in floating point is about one rounding of 1.
+    """
+    import sympy as sp
+
+    if m is None:
+        m = sp.Abs(a)
+    e = sp.exp(-2 * m)
+    return sp.sign(a) * (1 - e) / (1 + e)
+
+
+def array_form(expr):
+    """Rewrite ``expr`` for fast, safe floating-point evaluation on arrays.
+
+    ``tanh(a) → tanh_exp(a, min(|a|, TANH_CLAMP))`` =
+    sign(a)·(1 − e)/(1 + e) with e = exp(−2·min(|a|, 40)).  NumPy's float64
+    tanh is a scalar loop on common CPUs while exp is SIMD, so this is about
+    twice as fast; its absolute error is about 2·10⁻¹⁶ (tanh's values lie in
+    [−1, 1]), and e ∈ [e⁻⁸⁰, 1]: no overflow, underflow or NaN for any float
+    input including ±inf.  The rewrite is the identity for |a| ≤ 40
+    (``tanh_exp(a) = tanh(a)`` for all real a) and changes the value by less
+    than 4·10⁻³⁵ beyond.  Printed with the array-API functions ``sign``,
+    ``abs``, ``minimum`` and ``exp``.  Only for *observed* numbers: never for
+    the interval world (see :func:`trusted_form`).  Every other function is
+    left as is.
+    """
+    import sympy as sp
+
+    return expr.replace(sp.tanh, lambda a: tanh_exp(a, sp.Min(sp.Abs(a), TANH_CLAMP)))

@@ -5,6 +5,12 @@ Two numeric worlds:
 * **array** — functions ``f(*args, ns)`` where ``ns`` is an array-API
   namespace (NumPy, CuPy, torch via array-api-compat, array-api-strict).
   Rationals print as float divisions: these numbers are *observed*.
+  Expressions are first rewritten by :func:`symbolic.activations.array_form`
+  (tanh as sign(a)·(1 − e)/(1 + e), e = exp(−2·min(|a|, 40)): NumPy's
+  float64 exp is SIMD, its tanh is not); activation functions are emitted
+  with common subexpressions shared (``x0 = tanh(z)`` computed once, then
+  rewritten), and the joint ``d01_array``/``d012_array`` return σ, σ'
+  (, σ'') from one transcendental evaluation.
 * **interval** — functions ``f(*args, ns)`` where ``ns`` is the interval
   namespace of :mod:`certify.intervals` (mpmath.iv).  Expressions are first
   rewritten by :func:`symbolic.activations.trusted_form` so only the primitives
@@ -88,18 +94,101 @@ def _printer(world: str):
         def _print_Float(self, e):  # pragma: no cover - inputs are rationalized
             raise TypeError("floating-point constant in an expression to generate")
 
+        # array_form's tanh: array-API sign, abs and elementwise minimum / maximum
+        def _print_sign(self, e):
+            if world != "array":
+                return super()._print_sign(e)
+            return f"ns.sign({self._print(e.args[0])})"
+
+        def _print_Abs(self, e):
+            if world != "array":
+                return super()._print_Abs(e)
+            return f"ns.abs({self._print(e.args[0])})"
+
+        def _print_Min(self, e):
+            if world != "array":
+                return super()._print_Min(e)
+            return self._print_lattice(e, "minimum")
+
+        def _print_Max(self, e):
+            if world != "array":
+                return super()._print_Max(e)
+            return self._print_lattice(e, "maximum")
+
+        def _print_lattice(self, e, fn):
+            args = sorted(e.args, key=lambda a: a.is_Number)  # arrays first, numbers last
+            out = self._print(args[0])
+            for a in args[1:]:
+                b = f"{float(a)!r}" if a.is_Number else self._print(a)
+                out = f"ns.{fn}({out}, {b})"
+            return out
+
     return Printer({"standard": "python3"})
 
 
-def emit(name: str, args: tuple[str, ...], expr, world: str) -> str:
-    """Source of ``def name(*args, ns)`` returning ``expr``."""
+def emit(name: str, args: tuple[str, ...], expr, world: str, *, share: bool = False) -> str:
+    """Source of ``def name(*args, ns)`` returning ``expr`` (a ``sympy.Tuple`` returns a tuple).
+
+    In the array world ``expr`` is rewritten by :func:`symbolic.activations.array_form`;
+    with ``share`` (or whenever that rewrite applies) common subexpressions
+    are computed once (see :func:`_emit_shared`).
+    """
     if world == "interval":
         from .activations import trusted_form
 
         expr = trusted_form(expr)
         _check_powers(expr)
+    elif world == "array":
+        from .activations import array_form
+
+        if share or array_form(expr) != expr:
+            return _emit_shared(name, args, expr)
     body = _printer(world).doprint(expr)
     return f"def {name}({', '.join(args)}, ns):\n    return {body}\n"
+
+
+def _emit_shared(name: str, args: tuple[str, ...], expr) -> str:
+    """Array-world ``def name(*args, ns)`` with common subexpressions computed once.
+
+    Two passes of ``sympy.cse``: first on the derived expressions themselves,
+    so that e.g. σ = tanh(z), σ' = 1 − tanh(z)², σ'' = 2 tanh(z)(tanh(z)² − 1)
+    become ``x0 = tanh(z)`` and polynomials in ``x0``; then each piece is
+    rewritten by :func:`symbolic.activations.array_form` and shared again (the
+    exp inside the rewritten tanh).  So one transcendental call per element
+    serves every output, whatever the namespace.
+    """
+    import sympy as sp
+
+    from .activations import array_form
+
+    multi = isinstance(expr, sp.Tuple)
+    exprs = list(expr.args) if multi else [expr]
+    taken = set().union(*(e.free_symbols for e in exprs)) | {sp.Symbol(a) for a in args}
+    syms = (s for s in sp.numbered_symbols("_x") if s not in taken)
+    pr = _printer("array")
+    lines = [f"def {name}({', '.join(args)}, ns):"]
+
+    def assign(values):
+        repl, reduced = sp.cse(values, symbols=syms)
+        for s, e in repl:
+            lines.append(f"    {pr.doprint(s)} = {pr.doprint(e)}")
+        return reduced
+
+    # every tanh(·) becomes its own variable (listed as extra outputs, so cse
+    # extracts it even where it occurs once): σ' = 1 − x0² is then evaluated
+    # the same way in d1_array and in d01_array
+    extra = sorted(set().union(*(e.atoms(sp.tanh) for e in exprs)), key=sp.default_sort_key)
+    repl, reduced = sp.cse(exprs + extra, symbols=syms)
+    reduced = reduced[:len(exprs)]
+    for s, e in repl:
+        (v,) = assign([array_form(e)])
+        lines.append(f"    {pr.doprint(s)} = {pr.doprint(v)}")
+    outs = [pr.doprint(e) for e in assign([array_form(e) for e in reduced])]
+    if multi:
+        lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+    else:
+        lines.append(f"    return {outs[0]}")
+    return "\n".join(lines) + "\n"
 
 
 def _check_powers(expr):
@@ -193,16 +282,23 @@ def _act_stem(source: str) -> str:
 @lru_cache(maxsize=64)
 def activation_module(source: str):
     """Generated module for one activation: ``d{k}_array`` and ``d{k}_interval``
-    for k = 0..3 (σ^{(k)}), plus ``sign_factors`` data for the tail test."""
+    for k = 0..3 (σ^{(k)}); ``d01_array`` → (σ, σ') and ``d012_array`` →
+    (σ, σ', σ'') from shared transcendental calls; plus ``tail{k}_{pos,neg}``
+    factor forms for the tail-sign test."""
 
     def build():
+        import sympy as sp
+
         from .activations import _derivative
 
         parts = [f"SOURCE = {source!r}\n"]
         for k in range(4):
             dk = _derivative(source, k)
-            parts.append(emit(f"d{k}_array", ("z",), dk, "array"))
+            parts.append(emit(f"d{k}_array", ("z",), dk, "array", share=True))
             parts.append(emit(f"d{k}_interval", ("z",), dk, "interval"))
+        ds = [_derivative(source, k) for k in range(3)]
+        parts.append(emit("d01_array", ("z",), sp.Tuple(*ds[:2]), "array", share=True))
+        parts.append(emit("d012_array", ("z",), sp.Tuple(*ds), "array", share=True))
         # factor-wise forms of σ^{(k)} for the certified tail-sign test
         for k in range(1, 4):
             for side, sgn in (("pos", 1), ("neg", -1)):

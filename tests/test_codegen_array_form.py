@@ -1,0 +1,275 @@
+"""The array-world rewrite of tanh (``symbolic.activations.array_form``) and the
+shared-call code generation of σ, σ', σ'' (``d01_array``, ``d012_array``).
+
+The rewrite is an identity proved with sympy (on each sign of the argument,
+and with an explicit bound beyond the clamp); the generated functions are
+checked against 40-digit references on a grid from subnormals to ±inf, with
+every floating-point exception raised.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+from symbolic import activation_functions
+from symbolic.activations import (
+    TANH_CLAMP,
+    _derivative,
+    array_form,
+    symbol,
+    tanh_exp,
+)
+from symbolic.codegen import emit
+
+U = 2.0 ** -53  # unit roundoff
+
+
+# --------------------------------------------------------------------------
+# the rewrite, symbolically
+
+
+@pytest.mark.parametrize("assumption", ["positive", "negative"])
+def test_tanh_exp_is_tanh_on_each_sign(assumption):
+    a = sp.Symbol("a", **{assumption: True})
+    assert sp.simplify((tanh_exp(a) - sp.tanh(a)).rewrite(sp.exp)) == 0
+
+
+def test_tanh_exp_at_zero():
+    assert tanh_exp(sp.Integer(0)) == 0 == sp.tanh(0)
+
+
+def test_array_form_of_tanh_is_tanh_exp_with_a_clamped_modulus():
+    a = sp.Symbol("a", real=True)
+    for arg in (a, symbol(), 2 * symbol() + 1):
+        clamped = sp.Min(sp.Abs(arg), TANH_CLAMP)
+        assert array_form(sp.tanh(arg)) == tanh_exp(arg, clamped)
+        # with the clamp removed it is exactly tanh_exp, i.e. tanh
+        assert array_form(sp.tanh(arg)).subs(clamped, sp.Abs(arg)) == tanh_exp(arg)
+
+
+def test_clamp_is_identity_inside_and_negligible_outside():
+    C = TANH_CLAMP
+    a = sp.Symbol("a", real=True)
+    rewritten = array_form(sp.tanh(a))
+    for v in (-C, sp.Rational(-7, 3), sp.Rational(-1, 10**10), 0, sp.Rational(1, 10**300), 5, C):
+        assert sp.simplify(rewritten.subs(a, v) - sp.tanh(v).rewrite(sp.exp)) == 0, v
+    for v in (C + 1, 10**6):
+        assert sp.simplify(rewritten.subs(a, v) - sp.tanh(C).rewrite(sp.exp)) == 0
+        assert sp.simplify(rewritten.subs(a, -v) + sp.tanh(C).rewrite(sp.exp)) == 0
+    # tanh is increasing and odd, so beyond the clamp the rewrite is off by at
+    # most 1 − tanh(C) = 2/(e^{2C} + 1): far below half an ulp of 1
+    gap = 1 - sp.tanh(C)
+    assert sp.simplify((gap - 2 / (sp.exp(2 * C) + 1)).rewrite(sp.exp)) == 0
+    assert sp.N(gap, 30) < sp.Float("4e-35")
+    assert sp.N(gap, 30) < U / 2 ** 50
+    # and e^{−2C} is a normal double: no underflow (and e^{−2|a|} ≤ 1: no overflow)
+    assert sp.N(sp.exp(-2 * C)) > 1e-300
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_array_form_of_derivatives_is_exact_inside_the_clamp(k):
+    z = symbol()
+    dk = _derivative("tanh(z)", k)
+    ak = array_form(dk)
+    assert not ak.has(sp.tanh)
+    for r in (-TANH_CLAMP, sp.Rational(-37, 2), sp.Rational(-7, 3), sp.Rational(-1, 10**10), 0,
+              sp.Rational(1, 1000), sp.Rational(5, 2), 39):
+        diff = (ak - dk).subs(z, r)
+        assert abs(sp.N(diff, 80)) < sp.Float("1e-70", 80), (k, r, diff)
+
+
+@pytest.mark.parametrize("source", ["1/(1 + exp(-z))", "exp(-z**2/2)", "sinh(z)/cosh(z)**2",
+                                    "sin(z) + exp(-z**2)"])
+def test_array_form_leaves_everything_but_tanh(source):
+    for k in range(4):
+        dk = _derivative(source, k)
+        assert array_form(dk) == dk
+
+
+def test_interval_world_is_not_rewritten():
+    z = symbol()
+    src = emit("f", ("z",), sp.tanh(z), "interval")
+    assert "minimum" not in src and "sign" not in src and "ns.exp(2*z)" in src
+    gen = Path(activation_functions("tanh").__file__).read_text()
+    for k in range(4):
+        body = gen.split(f"def d{k}_interval(z, ns):\n")[1].split("\n\n")[0]
+        assert "minimum" not in body and "sign" not in body and "tanh" not in body
+
+
+def test_generated_array_code_has_one_exp_and_no_tanh():
+    gen = Path(activation_functions("tanh").__file__).read_text()
+    for name in ("d0_array", "d1_array", "d2_array", "d3_array", "d01_array", "d012_array"):
+        body = gen.split(f"def {name}(z, ns):\n")[1].split("\n\n")[0]
+        assert body.count("ns.exp(") == 1 and "tanh" not in body, (name, body)
+        assert "ns.exp(-2*ns.minimum(ns.abs(z), 40.0))" in body and "ns.sign(z)" in body
+
+
+# --------------------------------------------------------------------------
+# the generated functions, numerically
+
+
+class _Counting:
+    """A namespace proxy counting elementwise calls."""
+
+    def __init__(self, xp):
+        self.xp, self.calls = xp, {}
+
+    def __getattr__(self, name):
+        f = getattr(self.xp, name)
+
+        def counted(*a, **k):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return f(*a, **k)
+
+        return counted
+
+
+@pytest.mark.parametrize("act,fn,n_exp", [("tanh", "d01_array", 1), ("tanh", "d012_array", 1),
+                                          ("logistic", "d01_array", 1),
+                                          ("logistic", "d012_array", 1)])
+def test_joint_functions_make_one_transcendental_call(act, fn, n_exp):
+    ns = _Counting(np)
+    out = getattr(activation_functions(act), fn)(np.linspace(-3, 3, 7), ns=ns)
+    assert ns.calls.get("exp", 0) == n_exp and "tanh" not in ns.calls
+    assert len(out) == (2 if fn == "d01_array" else 3)
+
+
+@pytest.mark.parametrize("act", ["tanh", "logistic", "gaussian", "tanh(z) + sin(z)/3"])
+def test_joint_functions_equal_the_single_ones(act):
+    """σ, σ' bitwise; σ'' bitwise for polynomials in tanh, else to rounding."""
+    gen = activation_functions(act)
+    z = np.random.default_rng(3).standard_normal(1000) * 5
+    d012 = gen.d012_array(z, ns=np)
+    d01 = gen.d01_array(z, ns=np)
+    for k in range(3):
+        single = getattr(gen, f"d{k}_array")(z, ns=np)
+        if k < 2 or act == "tanh":
+            np.testing.assert_array_equal(d012[k], single)
+        else:
+            np.testing.assert_allclose(d012[k], single, rtol=0, atol=8 * U)
+        if k < 2:
+            np.testing.assert_array_equal(d01[k], single)
+
+
+def _grid():
+    tiny = np.nextafter(0.0, 1.0)
+    big = np.finfo(np.float64).max
+    special = [0.0, tiny, 1e-300, 1e-200, 1e-17, 1e-10, 1e-8, 1e-3, 0.1, 0.5, 0.54930614433405,
+               1.0, 2.0, np.log(3) / 2, 5.0, 10.0, 18.0, 18.4, 18.715, 19.06, 20.0, 22.0, 25.0,
+               39.999, 40.0, 40.001, 100.0, 354.0, 355.0, 400.0, 710.0, 1e5, 1e300, big, np.inf]
+    rng = np.random.default_rng(20261123)
+    vals = np.concatenate([np.array(special), -np.array(special),
+                           np.linspace(-30, 30, 6001), rng.uniform(-25, 25, 4000),
+                           rng.standard_normal(3000), rng.standard_normal(2000) * 1e-6,
+                           np.nextafter(np.array([18.4, 19.06, 0.0]), np.inf)])
+    return vals
+
+
+def _reference(z):
+    """tanh and its derivatives (as polynomials in t) to 40 digits, rounded to float."""
+    out = np.empty((4, z.size))
+    with mpmath.workdps(40):
+        for i, v in enumerate(z):
+            t = mpmath.tanh(mpmath.mpf(float(v)))
+            s1 = 1 - t * t
+            out[:, i] = [float(t), float(s1), float(-2 * t * s1),
+                         float(-2 * s1 * (1 - 3 * t * t))]
+    return out
+
+
+@pytest.fixture(scope="module")
+def grid_and_ref():
+    z = _grid()
+    return z, _reference(z)
+
+
+def _eval_strict(f, z):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):  # no overflow, underflow, invalid, 0-division
+            return f(z)
+
+
+def test_generated_tanh_is_finite_and_accurate_on_a_wide_grid(grid_and_ref):
+    z, ref = grid_and_ref
+    gen = activation_functions("tanh")
+    t, s1, s2 = _eval_strict(lambda z: gen.d012_array(z, ns=np), z)
+    s3 = _eval_strict(lambda z: gen.d3_array(z, ns=np), z)
+    for k, v in enumerate((t, s1, s2, s3)):
+        assert np.all(np.isfinite(v)), k
+    # σ: within 4e-16 of the true value and of NumPy's own tanh
+    err = np.abs(t - ref[0])
+    assert np.max(err) <= 4e-16, (np.max(err), z[np.argmax(err)])
+    with np.errstate(all="ignore"):
+        assert np.max(np.abs(t - np.tanh(z))) <= 4e-16
+    assert np.all(np.abs(t) <= 1) and np.all(t[z > 0] >= 0) and np.all(t[z < 0] <= 0)
+    assert np.all(t[z >= 1e-8] > 0) and np.all(t[z <= -1e-8] < 0)
+    # odd, exactly
+    np.testing.assert_array_equal(_eval_strict(lambda z: gen.d0_array(z, ns=np), -z), -t)
+    # σ', σ'', σ''' are the derived polynomials 1 − t², −2t(1 − t²), … in this t:
+    # each inherits t's error times the polynomial's slope on [−1, 1] (2, 4, 8),
+    # plus a few roundings
+    delta = float(np.max(err))
+    for k, (v, slope) in enumerate(((s1, 2), (s2, 4), (s3, 8)), start=1):
+        e = np.max(np.abs(v - ref[k]))
+        assert e <= slope * delta + 8 * U, (k, e, delta)
+    assert np.all(s1 >= 0) and np.all(s1 <= 1)
+    # exact at 0, exactly saturated far out
+    i0 = np.flatnonzero(z == 0)
+    assert np.all(t[i0] == 0) and np.all(s1[i0] == 1) and np.all(s2[i0] == 0)
+    far = np.abs(z) >= 40
+    assert np.all(np.abs(t[far]) == 1) and np.all(s1[far] == 0) and np.all(s2[far] == 0)
+
+
+def test_generated_tanh_absolute_error_matches_numpy_derivatives(grid_and_ref):
+    """σ', σ'' within a few 1e-16 of the same polynomials evaluated at NumPy's tanh."""
+    z, _ = grid_and_ref
+    gen = activation_functions("tanh")
+    t, s1, s2 = _eval_strict(lambda z: gen.d012_array(z, ns=np), z)
+    with np.errstate(all="ignore"):
+        T = np.tanh(z)
+    assert np.max(np.abs(t - T)) <= 4e-16
+    assert np.max(np.abs(s1 - (1 - T * T))) <= 8e-16
+    assert np.max(np.abs(s2 - (-2 * T * (1 - T * T)))) <= 16e-16
+
+
+@pytest.mark.parametrize("act", ["logistic", "gaussian"])
+def test_other_builtins_still_accurate(act, grid_and_ref):
+    z, _ = grid_and_ref
+    z = z[np.abs(z) <= 30]
+    gen = activation_functions(act)
+    s0, s1, s2 = gen.d012_array(z, ns=np)
+    with mpmath.workdps(40):
+        zz = sp.Symbol("zz")
+        exprs = [sp.lambdify(zz, _derivative(gen.SOURCE, k).subs(symbol(), zz), "mpmath")
+                 for k in range(3)]
+        for k, v in enumerate((s0, s1, s2)):
+            ref = np.array([float(exprs[k](mpmath.mpf(float(x)))) for x in z])
+            assert np.max(np.abs(v - ref)) <= 16 * U, (act, k)
+
+
+def test_tanh_symmetry_and_monotonicity():
+    gen = activation_functions("tanh")
+    z = np.linspace(0, 25, 200001)
+    t = gen.d0_array(z, ns=np)
+    assert np.all(np.diff(t) >= 0)  # monotone
+    np.testing.assert_allclose(gen.d0_array(-z, ns=np), -t, rtol=0, atol=4e-16)
+    assert math.isclose(float(gen.d0_array(np.array(0.5), ns=np)), math.tanh(0.5), rel_tol=0,
+                        abs_tol=4e-16)
+
+
+def test_generated_tanh_under_array_api_strict():
+    xps = pytest.importorskip("array_api_strict")
+    gen = activation_functions("tanh")
+    z = np.array([-np.inf, -400.0, -1.0, 0.0, 1e-10, 0.5, 20.0, 400.0, np.inf])
+    out = gen.d012_array(xps.asarray(z), ns=xps)
+    ref = gen.d012_array(z, ns=np)
+    for a, b in zip(out, ref, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), b)
