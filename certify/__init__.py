@@ -1,7 +1,9 @@
 """certify — numbers with guarantees for gradient descent on diagonal Elman RNNs.
 
 *Certified* numbers are outward-rounded enclosures from the trusted interval
-engine (mpmath.iv); *observed* numbers are floating point from the executor.
+engine (mpmath.iv; for the data-specific bounds optionally Arb balls through
+python-flint, :mod:`certify.engine_flint`); *observed* numbers are floating
+point from the executor.
 Every certificate says which is which (its ``rigor`` section).
 
 Public API::

@@ -44,7 +44,11 @@ Schema (``*`` = required; defaults in parentheses)::
                      loss ("all-steps" | "final-step"; "all-steps")
     [certify]        (optional) delta ("0.05", in (0, 1)), data_specific (true),
                      box_budget (2000), rel_tol (0.02), lower_samples (none: the
-                     certifier's default), fp_factor (none: the certifier's default)
+                     certifier's default), fp_factor (none: the certifier's default),
+                     engine ("mpmath.iv" | "python-flint", aliases "iv", "mpmath",
+                     "flint", "arb"; "mpmath.iv": the trusted interval engine of the
+                     data-specific bounds; python-flint must be installed for
+                     "python-flint")
     [meta]           (optional, free-form) description (string)
 
 Links for ``additive`` / ``multi-index``: tanh | sin | square | linear.
@@ -210,6 +214,7 @@ class CertifySpec:
     rel_tol: float = 0.02
     lower_samples: int | None = None
     fp_factor: float | None = None
+    engine: str = "mpmath.iv"  # canonical name (certify.engine.canonical_engine)
 
 
 @dataclass(frozen=True, eq=False)
@@ -616,6 +621,7 @@ def parse_case(path, doc: dict) -> dict:
         rel_tol=t.float("rel_tol", required=False, default=0.02, min=0, min_open=True),
         lower_samples=t.int("lower_samples", required=False, min=1),
         fp_factor=t.float("fp_factor", required=False, min=0, min_open=True),
+        engine=_engine(t),
     )
     t.finish()
 
@@ -627,6 +633,22 @@ def parse_case(path, doc: dict) -> dict:
 
     return dict(name=name, model=model, init_spec=init_spec, ball=ball, data_spec=data_spec,
                 target_spec=target_spec, train=train, certify=certify, meta=meta)
+
+
+def _engine(t: _Table) -> str:
+    """``[certify].engine``: a known interval engine whose package is installed."""
+    from .engine import DEFAULT_ENGINE, ENGINE_NAMES, canonical_engine, engine_unavailable
+
+    name = t.str("engine", required=False, default=DEFAULT_ENGINE)
+    try:
+        canon = canonical_engine(name)
+    except ValueError:
+        raise t.error("engine", f"unknown interval engine {name!r} (choose from "
+                      f"{', '.join(map(repr, ENGINE_NAMES))})") from None
+    why = engine_unavailable(canon)
+    if why:
+        raise t.error("engine", why)
+    return canon
 
 
 def load_case(path, *, build: bool = True, cache: bool = True) -> Case:

@@ -20,6 +20,9 @@ def add_subcommands(sub) -> None:
     r.add_argument("--jobs", type=int_at_least("--jobs", 1), default=1,
                    help="processes: cases in parallel (a folder) or neurons in parallel "
                         "(one case)")
+    r.add_argument("--engine", default=None,
+                   help="trusted interval engine of the data-specific bounds: mpmath.iv or "
+                        "python-flint (default: each case's [certify].engine, else mpmath.iv)")
     r.add_argument("--no-report", action="store_true", help="write certificates only")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.set_defaults(func=cmd_run)
@@ -60,10 +63,22 @@ def cmd_run(args) -> int:
     if args.backend not in BACKENDS:
         raise UserError(f"argument --backend: unknown backend {args.backend!r} "
                         f"(choose from {', '.join(BACKENDS)})")
+    engine = None
+    if args.engine is not None:
+        from .engine import ENGINE_NAMES, canonical_engine, engine_unavailable
+
+        try:
+            engine = canonical_engine(args.engine)
+        except ValueError:
+            raise UserError(f"argument --engine: unknown interval engine {args.engine!r} "
+                            f"(choose from {', '.join(ENGINE_NAMES)})") from None
+        why = engine_unavailable(engine)
+        if why:
+            raise UserError(f"argument --engine: {why}")
     files = case_files(Path(args.path))
     progress = Progress(len(files), enabled=False if args.quiet else None)
     results = run_many(files, Path(args.out), backend=args.backend, jobs=args.jobs,
-                       report=not args.no_report, progress=progress)
+                       report=not args.no_report, progress=progress, engine=engine)
     progress.done()
     bad = 0
     for name, verdict, reasons in results:

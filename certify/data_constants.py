@@ -45,12 +45,14 @@ Pipeline
 3. **Cover**: per criterion, the cheapest full cover of the surviving boxes
    (a node whose bound meets the target, or the cover of its children), by
    dynamic programming on the tree.
-4. **Trusted evaluation** (mpmath.iv, :mod:`certify.engine`) of every cover
+4. **Trusted evaluation** (:mod:`certify.engine`: mpmath.iv by default, or
+   Arb balls with ``engine="python-flint"``, :mod:`certify.engine_flint`) of every cover
    box: an anchor with at least two cover boxes below it gets one full AD
    trajectory, the boxes below it the cheap form from its ∂H (re-done with
    their own ∂H if that bound misses the target); the others their own full
    AD trajectory.  The certified U_t is the max over the cover of these
-   trusted bounds: every reported number is an mpmath.iv number.
+   trusted bounds: every reported number comes from the trusted engine
+   (exact dyadic upper bounds, held as mpmath ``mpf``).
 
 Neuron sets are spread over ``jobs`` processes (screening per chunk of
 neurons, trusted evaluation per anchor); results do not depend on ``jobs``.
@@ -479,6 +481,13 @@ def _confirm_points(points, X, W0, U0g, rw_iv, ru_iv, T):
 # 2./3. screening branch and bound, cover
 
 
+def _bucket_steps(steps, T):
+    """Round step counts up to the next power of two (at most T)."""
+    steps = np.asarray(steps, dtype=np.int64)
+    up = np.left_shift(1, np.ceil(np.log2(np.maximum(steps, 1))).astype(np.int64))
+    return np.minimum(up, T)
+
+
 def _screen_chunk(groups):
     """Branch and bound for the neuron groups ``groups``; returns the cover tasks."""
     from .screen import screen_bounds
@@ -517,6 +526,11 @@ def _screen_chunk(groups):
         tmax = np.array([max([t for t in range(T) if a[t] or a[T + t]], default=-1)
                          for a in alive_in], dtype=np.int64) if N else np.zeros(0, np.int64)
         new_dH = {}
+        # one screening call per bucket of step counts (1, 2, 3–4, 5–8, …): steps
+        # are causal, so running a box past its last live step changes none of its
+        # live bounds; larger batches amortize NumPy's per-call overhead
+        if N:
+            tmax = np.where(tmax >= 0, _bucket_steps(tmax + 1, T) - 1, -1)
         for tm in np.unique(tmax):
             if tm < 0:
                 continue
@@ -721,10 +735,9 @@ def _screen_chunk(groups):
 
 def _iv_task(task):
     """Trusted bounds of the cover boxes of one ancestor; exact results."""
-    from .engine import norm_bounds
-
     t0 = time.perf_counter()
     eng = _engine()
+    norm_bounds = eng.norm_bounds  # the engine's own (its values are its number type)
     X = _CTX["X"]
     T = X.shape[1]
     g, j = task["group"], task["sample"]
@@ -847,7 +860,8 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     rel_tol: tolerance of the bisection (target (1 + rel_tol)·lower, and the
     least relative improvement per sweep); box_budget: screening boxes per
     distinct neuron's set (stage 1; the pruning stage may use as many again);
-    jobs: processes; engine: "mpmath.iv" (the default and only trusted engine);
+    jobs: processes; engine: the trusted interval engine, "mpmath.iv" (the default)
+    or "python-flint" (Arb balls, :mod:`certify.engine_flint`);
     seed: of the random lower-bound points; lower_samples: random points per
     (neuron, sample); progress: a callable(stage, done, total) or a
     :class:`certify.progress.Progress`.

@@ -115,6 +115,11 @@ def _fmt(v, digits=4):
     return str(v)
 
 
+def _engine_of(cert) -> str:
+    """The certificate's interval engine (``environment.interval_engine``)."""
+    return str((cert.get("environment") or {}).get("interval_engine") or "mpmath.iv")
+
+
 def render(cert: dict, plots: dict[str, str]) -> str:
     c = cert["case"]
     ex = cert.get("executor") or {}
@@ -129,7 +134,8 @@ def render(cert: dict, plots: dict[str, str]) -> str:
         lines += ["Reasons:", ""] + [f"- {r}" for r in cert["reasons"]] + [""]
     lines += [
         "How to read this report: numbers marked *certified* are outward-rounded enclosures "
-        "from the trusted interval engine (`mpmath.iv`); the true value is inside. Numbers "
+        f"from the trusted interval engine (`{_engine_of(cert)}`); the true value is inside. "
+        "Numbers "
         "marked *observed* are floating point from the executor. The drift inequality "
         "compares observed numbers against certified constants with the stated "
         "floating-point allowance.",

@@ -35,8 +35,26 @@ from .certificate import (
     finite_or_none,
     float_list,
 )
+from .engine import canonical_engine
 from .errors import UserError
 from .intervals import ENGINE, float_up, hi, interval_strings, is_finite, lo, upper_string
+
+
+def interval_engine_label(engine: str) -> str:
+    """The certificate's ``environment.interval_engine``: "mpmath.iv", or the data-specific
+    engine with its version next to mpmath.iv (activation and closed-form constants are
+    always mpmath.iv)."""
+    if engine == ENGINE:
+        return ENGINE
+    if engine == "python-flint":
+        from importlib import metadata
+
+        try:
+            version = metadata.version("python-flint")
+        except metadata.PackageNotFoundError:  # pragma: no cover - checked when loading
+            version = "?"
+        return f"{ENGINE} + python-flint {version} (Arb; data-specific bounds)"
+    return f"{ENGINE} + {engine}"  # pragma: no cover - no other engine is registered
 
 
 def alpha_m_interval(alpha0_text: str, rho_w_text: str, m: int):
@@ -91,14 +109,20 @@ def _hoeffding_term(B_t, n, T, delta, m):
     return B_t * math.sqrt(4 * math.log(2 * n * T / delta) / m)
 
 
-def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certificate:
-    """Certify one loaded case; returns the certificate (nothing is written)."""
+def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
+        engine: str | None = None) -> Certificate:
+    """Certify one loaded case; returns the certificate (nothing is written).
+
+    ``engine``: the trusted interval engine of the data-specific bounds
+    ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
+    """
     from . import executor as ex_mod
     from .comparator import linearized_comparator, transport_comparator
 
     timings: dict[str, float] = {}
     reasons: list[str] = []
     unknown: list[str] = []
+    engine = canonical_engine(engine or getattr(case.certify, "engine", None))
 
     def stage(name):
         if progress is not None:
@@ -139,7 +163,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
         dc = certify_data_constants(
             ac.activation, X, case.init, m=m, rho_w=rho_w_text, rho_u=rho_u_text,
             alpha_m=a_m, T=T, rel_tol=case.certify.rel_tol, box_budget=case.certify.box_budget,
-            jobs=jobs, seed=case.init_spec.seed,
+            jobs=jobs, engine=engine, seed=case.init_spec.seed,
             lower_samples=case.certify.lower_samples,
             progress=(progress.substage if progress is not None else None))
         timings["data_constants"] = time.perf_counter() - t0
@@ -237,11 +261,12 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None) -> Certif
                    if closed_B[t] > 0]
         max_ratio = finite_or_none(max(ratios))
 
+    used_engine = dc_summary.engine if dc_summary is not None else ENGINE
     doc = {
         "schema_version": SCHEMA_VERSION,
         "case": {"name": case.name, "path": str(case.path), "sha256": case.sha256},
         "description": case.description,
-        "environment": environment(backend, res.device, ENGINE),
+        "environment": environment(backend, res.device, interval_engine_label(used_engine)),
         "seeds": case.seeds,
         "rigor": RIGOR,
         "activation": ac.to_json(),
@@ -312,7 +337,7 @@ def _clean(obj):
 
 
 def certify_case_file(path, out_dir: Path, *, backend: str = "numpy", jobs: int = 1,
-                      report: bool = True, progress=None) -> dict:
+                      report: bool = True, progress=None, engine: str | None = None) -> dict:
     """Load, certify, write ``NAME.json`` and ``NAME.md``; returns the certificate dict.
 
     A bad case file raises :class:`UserError` before anything is written.
@@ -322,7 +347,7 @@ def certify_case_file(path, out_dir: Path, *, backend: str = "numpy", jobs: int 
     t0 = time.perf_counter()
     case = load_case(path)
     load_s = time.perf_counter() - t0
-    cert = run(case, backend=backend, jobs=jobs, progress=progress)
+    cert = run(case, backend=backend, jobs=jobs, progress=progress, engine=engine)
     cert.data["timings"] = {"load": load_s, **cert.data["timings"]}
     out_dir = Path(out_dir)
     cert.write(out_dir / f"{case.name}.json")
@@ -334,16 +359,20 @@ def certify_case_file(path, out_dir: Path, *, backend: str = "numpy", jobs: int 
 
 
 def _worker(args):
-    path, out_dir, backend, report = args
+    path, out_dir, backend, report, engine = args
     try:
-        cert = certify_case_file(path, out_dir, backend=backend, report=report)
+        cert = certify_case_file(path, out_dir, backend=backend, report=report, engine=engine)
         return (cert["case"]["name"], cert["verdict"], cert["reasons"], None)
     except UserError as exc:
         return (Path(path).stem, "error", [], str(exc))
 
 
-def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, progress=None):
+def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, progress=None,
+             engine=None):
     """Certify many case files; returns [(name, verdict, reasons)].
+
+    ``engine`` (a name, or None: each case's ``[certify].engine``) overrides the
+    cases' interval engine of the data-specific bounds.
 
     All files are validated first (a bad file stops the run before anything is
     written).  With ``jobs > 1`` and several files, cases run in parallel
@@ -359,7 +388,7 @@ def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, prog
 
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for k, (name, verdict, reasons, err) in enumerate(pool.map(
-                    _worker, [(f, out_dir, backend, report) for f in files]), 1):
+                    _worker, [(f, out_dir, backend, report, engine) for f in files]), 1):
                 if err:
                     raise UserError(err)
                 if progress is not None:
@@ -370,6 +399,6 @@ def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, prog
         if progress is not None:
             progress.start_case(k, Path(f).stem)
         cert = certify_case_file(f, out_dir, backend=backend, jobs=jobs, report=report,
-                                 progress=progress)
+                                 progress=progress, engine=engine)
         out.append((cert["case"]["name"], cert["verdict"], cert["reasons"]))
     return out

@@ -220,6 +220,7 @@ def test_defaults(tmp_path):
     assert c.delta.exact == Fraction(1, 20) and c.data_specific is True
     assert c.box_budget == 2000 and c.rel_tol == 0.02
     assert c.lower_samples is None and c.fp_factor is None
+    assert c.engine == "mpmath.iv"
     assert case.meta == {} and case.description == ""
     assert case.seeds == {"init": 1, "data": 2, "target": 3}
     assert case.alpha_m == pytest.approx(0.5 + 1 / math.sqrt(8))
@@ -301,6 +302,8 @@ BAD = [
     ("int-as-bool", {"certify.data_specific": 1}, "[certify].data_specific"),
     ("certify-unknown", {"certify.budget": 3}, "[certify].budget"),
     ("rel-tol-negative", {"certify.rel_tol": -0.1}, "[certify].rel_tol"),
+    ("unknown-engine", {"certify.engine": "intlab"}, "[certify].engine"),
+    ("engine-not-string", {"certify.engine": 1}, "[certify].engine"),
     ("meta-description-type", {"meta.description": 3}, "[meta].description"),
     ("newline-key", {"model.a\nb": 1}, "[model]."),
 ]

@@ -14,6 +14,14 @@ Reference case (the issue's): m = 64, n = 16, T = 16, d = 3, tanh, α₀ = 0.5,
 * ``test_bench_trusted_engine`` / ``test_bench_screening`` — boxes per second of
   mpmath.iv (full first-order AD trajectory, T = 16) and of the vectorized
   screening path (2000 boxes per call).
+* ``test_bench_flint_engine`` — boxes per second of the python-flint (Arb)
+  engine on the same boxes, and the ratio against mpmath.iv measured in the same
+  run (``test_bench_trusted_engine`` is run first if it was not); also the norm
+  bounds (vertex form, all t) per box for both engines.
+* ``test_bench_reference_case_flint`` — the reference case with
+  ``engine="python-flint"``: wall time against the same target, stage timings,
+  and the certified values against the mpmath.iv run when that ran in the same
+  session.  Skipped without python-flint.
 
 Run: ``pytest tests/bench/test_bench_constants.py --benchmark-only -o addopts=""``.
 """
@@ -44,11 +52,11 @@ def case():
     return sphere(N, T, D, 2), symmetric_init(M, D, 0.5, 1)
 
 
-def _run(case, jobs):
+def _run(case, jobs, engine="mpmath.iv"):
     X, init = case
     t0 = time.perf_counter()
     dc = certify_data_constants("tanh", X, init, M, "1", "1", "0.625", T, rel_tol=REL_TOL,
-                                box_budget=20000, jobs=jobs, seed=0)
+                                box_budget=20000, jobs=jobs, seed=0, engine=engine)
     return dc, time.perf_counter() - t0
 
 
@@ -87,13 +95,28 @@ def test_bench_jobs_speedup(benchmark, case):
     assert list(dc.certified_beta) == list(_RUNS[1][0].certified_beta)
 
 
-def test_bench_trusted_engine(benchmark, case):
+def _engine_boxes(case):
+    X, init = case
+    c = np.r_[init.w0[0], init.U0[0]]
+    return [(list(c - 0.01 * (k + 1)), list(c + 0.01 * (k + 1))) for k in range(4)]
+
+
+def _norms_per_box(eng, case, boxes):
+    """Seconds for the norm bounds (vertex form, every t) of one box's trajectory."""
+    X, init = case
+    sts = eng.box(*boxes[-1], X[0].tolist(), list(init.U0[0]), 0.125, T)
+    t0 = time.perf_counter()
+    for s in sts:
+        eng.norm_bounds(s)
+    return time.perf_counter() - t0
+
+
+def _bench_engine(benchmark, case, name):
     from certify.engine import get_engine
 
     X, init = case
-    eng = get_engine("mpmath.iv", "tanh")
-    c = np.r_[init.w0[0], init.U0[0]]
-    boxes = [(list(c - 0.01 * (k + 1)), list(c + 0.01 * (k + 1))) for k in range(4)]
+    eng = get_engine(name, "tanh")
+    boxes = _engine_boxes(case)
 
     def run():
         for lo_, hi_ in boxes:
@@ -101,8 +124,51 @@ def test_bench_trusted_engine(benchmark, case):
 
     benchmark.group = "boxes per second"
     benchmark.pedantic(run, rounds=2, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["boxes_per_second"] = len(boxes) / benchmark.stats.stats.min
-    benchmark.extra_info["what"] = "mpmath.iv, full first-order AD trajectory, T=16, p=4"
+    rate = len(boxes) / benchmark.stats.stats.min
+    _RUNS[f"rate:{name}"] = rate
+    benchmark.extra_info["boxes_per_second"] = rate
+    benchmark.extra_info["norm_bounds_seconds_per_box"] = _norms_per_box(eng, case, boxes)
+    benchmark.extra_info["what"] = f"{eng.name}, full first-order AD trajectory, T=16, p=4"
+    return rate
+
+
+def test_bench_trusted_engine(benchmark, case):
+    _bench_engine(benchmark, case, "mpmath.iv")
+
+
+def test_bench_flint_engine(benchmark, case):
+    pytest.importorskip("flint")
+    rate = _bench_engine(benchmark, case, "python-flint")
+    if "rate:mpmath.iv" not in _RUNS:  # measured in this run, on this machine
+        from certify.engine import get_engine
+
+        X, init = case
+        eng = get_engine("mpmath.iv", "tanh")
+        boxes = _engine_boxes(case)
+        t0 = time.perf_counter()
+        for lo_, hi_ in boxes:
+            eng.box(lo_, hi_, X[0].tolist(), list(init.U0[0]), 0.125, T)
+        _RUNS["rate:mpmath.iv"] = len(boxes) / (time.perf_counter() - t0)
+    benchmark.extra_info["mpmath_iv_boxes_per_second"] = _RUNS["rate:mpmath.iv"]
+    benchmark.extra_info["ratio_vs_mpmath_iv"] = rate / _RUNS["rate:mpmath.iv"]
+
+
+def test_bench_reference_case_flint(benchmark, case):
+    pytest.importorskip("flint")
+    benchmark.group = "data constants"
+    dc, wall = benchmark.pedantic(lambda: _run(case, 1, "python-flint"), rounds=1,
+                                  iterations=1)
+    assert dc.engine == "python-flint"
+    _record(benchmark, dc, wall)
+    if 1 in _RUNS:  # the mpmath.iv run of this session
+        ref, ref_wall = _RUNS[1]
+        benchmark.extra_info["speedup_vs_mpmath_iv"] = ref_wall / wall
+        benchmark.extra_info["trusted_speedup_vs_mpmath_iv"] = (
+            ref.timings["trusted"] / dc.timings["trusted"])
+        benchmark.extra_info["certified_over_mpmath_iv"] = {
+            "L": [round(a / b, 6) for a, b in zip(dc.upper("L"), ref.upper("L"), strict=True)],
+            "beta": [round(a / b, 6)
+                     for a, b in zip(dc.upper("beta"), ref.upper("beta"), strict=True)]}
 
 
 def test_bench_screening(benchmark, case):
