@@ -10,9 +10,13 @@ No derivative is written by hand.  σ, σ', σ'' come from
 ``d012_array`` → (σ, σ', σ''), ``d0_array`` → σ) and every per-neuron
 update from the sympy-derived templates of ``symbolic.cell_functions()``:
 
-* reverse mode (BPTT, :func:`loss_and_grad`, :func:`vjp`) composes the local
-  partials ``dh_dhprev(s1, w)``, ``dh_dw(hprev, s1)``, ``dh_ds(s1)`` of
-  ``h_t = σ(w h_{t-1} + s_t)``, ``s_t = ⟨u, x_t⟩``, with the chain rule;
+* reverse mode (BPTT, :func:`loss_and_grad`, :func:`vjp`) runs the derived
+  ``adj_z`` step ``p_t = σ'(z_t)·(cot_t + w·p_{t+1})`` (the adjoint of the
+  pre-activation z_t = w h_{t-1} + s_t, s_t = ⟨u, x_t⟩, obtained by sympy
+  differentiation) and accumulates it against the derived partials
+  ``dz_dw = h_{t-1}``, ``dz_ds = 1``; σ'(z_t) comes from σ(z_t) by the
+  derived polynomial ``d1_of_d0`` (tanh: 1 − σ², logistic: σ − σ²) or, where
+  there is none, from the tape;
 * forward mode (:func:`jvp`) runs the derived ``jvp`` template
   ``j_t = ⟨g_t, v⟩``;
 * :func:`sensitivities` runs the derived ``g_w, g_u, H_ww, H_wu, H_uu``
@@ -21,16 +25,21 @@ update from the sympy-derived templates of ``symbolic.cell_functions()``:
 Shapes: ``w`` (m,), ``U`` (m, d), ``c`` (m,), ``X`` (n, T, d), ``Y`` (n, T).
 Outputs ``f_t(X_j) = m^{-1/2} Σ_i c_i h_t^i`` are returned as (n, T).
 
-Performance (reverse mode): neurons are independent, so the work is split into
-blocks of neurons sized to stay in cache; ``S = X Uᵀ`` is formed per block by
-one batched matmul, the forward pass keeps ``h_t`` and ``σ'(z_t)`` per block
-(memory ``2·m·n·T`` floats, never an ``m·n·T·d`` tensor), and the backward
-pass accumulates ``∂R̂/∂U`` with one ``(block, n) @ (n, d)`` matmul per step.
-With NumPy the blocks run on a thread pool (NumPy releases the GIL); the block
-partition does not depend on the number of threads, so results are bitwise
-identical for any ``threads``.  σ and σ' at the same ``z`` come from one
-generated function that shares their transcendental calls, e.g. one ``exp``
-per neuron·sample·step for tanh (see :func:`symbolic.activations.array_form`).
+Performance (reverse mode): every (neuron, sample) pair runs its own
+recurrence, so the work is split into tiles of neurons × samples sized to
+stay in cache; ``s_t = U x_tᵀ`` is formed per tile and step by one matmul, the
+forward pass keeps ``h_t`` per tile (memory ``m·n·T`` floats, ``2·m·n·T`` when
+σ' must be kept too; never an ``m·n·T·d`` tensor), and the backward pass
+accumulates ``∂R̂/∂U`` with one ``(d, tile samples) @ (tile samples, tile
+neurons)`` matmul per step.  With NumPy the tiles run on a thread pool (NumPy
+releases the GIL) and every elementwise pass is one ufunc call into a
+preallocated buffer: the generated ``*_into`` twins of the templates and of σ
+(:func:`symbolic.codegen.emit_into`), which write h_t straight into the tape;
+σ is one ``exp`` per neuron·sample·step for tanh (see
+:func:`symbolic.activations.array_form`); no matmul is large enough to wake
+OpenBLAS's own threads.  The tile partition does not depend on the number of
+threads and partial sums are added in a fixed order, so results are bitwise
+identical for any ``threads``.
 """
 
 from __future__ import annotations
@@ -63,8 +72,12 @@ __all__ = [
 
 LOSSES = ("all-steps", "final-step")
 
-#: target number of (neuron, sample) elements per block: ~256 KiB per float64 array
-_BLOCK_ELEMS = 1 << 15
+#: target number of (neuron, sample) elements per tile: 512 KiB per float64 array
+_BLOCK_ELEMS = 1 << 16
+#: widest tile in samples (see :func:`_blocks`)
+_TILE_SAMPLES = 128
+#: number of final tiles that are split in four (see :func:`_blocks`)
+_TAIL_TILES = 4
 
 
 # --------------------------------------------------------------------------
@@ -138,11 +151,31 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 def _blocks(xp, m: int, n: int):
-    """Neuron blocks [(i0, i1), ...]: cache-sized with NumPy, one block elsewhere."""
+    """Tiles ``[(i0, i1, j0, j1), ...]`` of neurons × samples.
+
+    NumPy: tiles of about ``_BLOCK_ELEMS`` (neuron, sample) pairs, at most
+    ``_TILE_SAMPLES`` samples wide (measured on the benchmark problem: a
+    (512, 128) tile beats (64, 512) and (128, 256) ones by 5-10%, mostly
+    through faster small matmuls and fewer calls per element); one tile
+    elsewhere.  The partition depends on (m, n) only, never on the number of
+    threads.
+    """
     if not _is_np(xp):
-        return [(0, m)]
-    size = max(1, min(m, _BLOCK_ELEMS // max(n, 1)))
-    return [(i, min(i + size, m)) for i in range(0, m, size)]
+        return [(0, m, 0, n)]
+    chunks = max(1, -(-n // _TILE_SAMPLES))
+    nc = -(-n // chunks)
+    size = max(1, min(m, _BLOCK_ELEMS // nc))
+    tiles = [(i, min(i + size, m), j, min(j + nc, n))
+             for j in range(0, n, nc) for i in range(0, m, size)]
+    # the last tiles run in quarters: the threads then finish within a quarter
+    # tile of each other (the pool hands tiles out in this order)
+    if len(tiles) <= 2 * _TAIL_TILES:
+        return tiles
+    head, tail = tiles[:-_TAIL_TILES], []
+    for i0, i1, j0, j1 in tiles[-_TAIL_TILES:]:
+        cuts = sorted({i0 + (i1 - i0) * k // 4 for k in range(4)} | {i1})
+        tail += [(a, b, j0, j1) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return head + tail
 
 
 def _map(xp, fn, items, threads):
@@ -161,8 +194,9 @@ class Workspace:
     """Tape memory kept between calls of the same shape (NumPy only; opt-in).
 
     A loop that calls :func:`loss_and_grad` many times at one problem size (the
-    executor) passes one ``Workspace`` so the ``2·m·n·T`` floats of the tape
-    are allocated (and page-faulted) once instead of on every call.  Holds that
+    executor) passes one ``Workspace`` so the ``m·n·T`` floats of the tape
+    (``2·m·n·T`` where σ' is kept too) are allocated (and page-faulted) once
+    instead of on every call.  Holds that
     memory until it is dropped or :meth:`clear` is called.  Not for concurrent
     calls.
     """
@@ -194,111 +228,268 @@ class _Ctx:
     def __init__(self, xp, act, X):
         self.xp = xp
         self.act = act
-        self.cell = symbolic.cell_functions()
+        self.cell = cell = symbolic.cell_functions()
         n, T, d = X.shape
         self.n, self.T, self.d = n, T, d
-        # X as (T, d, n) for S = U Xᵀ per step and (T, n, d) for the gU matmuls
+        # the tape keeps σ(z_t); σ'(z_t) too only where it is not a polynomial in σ
+        self.keep_s1 = not getattr(act, "D1_OF_D0", False)
+        self.dz_ds = cell.dz_ds(ns=xp)  # ∂z/∂s: the constant 1 (derived)
+        # X as (T, d, n) for S = U Xᵀ per step (NumPy: also for the gU matmuls),
+        # and as (T, n, d) for the gU matmuls elsewhere
         if _is_np(xp):
             self.XT = np.ascontiguousarray(np.transpose(X, (1, 2, 0)))
-            self.Xt = np.ascontiguousarray(np.transpose(X, (1, 0, 2)))
+            self._XTc: dict = {}
+            fns = [cell.z_into, cell.adj_z_into, act.d0_into_noclamp, act.d01_into_noclamp]
+            if not self.keep_s1:
+                fns.append(act.d1_of_d0_into)
+            self.ntmp = max(f.ntmp for f in fns)
         else:
             self.XT = xp.permute_dims(X, (1, 2, 0))
             self.Xt = xp.permute_dims(X, (1, 0, 2))
 
+    def XT_chunk(self, j0: int, j1: int):
+        """(T, d, j1 − j0) contiguous: the samples j0..j1 of ``XT`` (NumPy)."""
+        if j0 == 0 and j1 == self.n:
+            return self.XT
+        key = (j0, j1)
+        a = self._XTc.get(key)
+        if a is None:
+            a = self._XTc.setdefault(key, np.ascontiguousarray(self.XT[:, :, j0:j1]))
+        return a
 
-def _forward_block(ctx: _Ctx, w, U, c, keep: bool, ws: Workspace | None = None, key=0):
-    """Run one block of neurons forward.
+
+def _sigma1(ctx: _Ctx, tape, t: int):
+    """σ'(z_t) for the block: from the tape, or from σ(z_t) by the derived polynomial."""
+    hs, s1s = tape
+    if s1s is not None:
+        return s1s[t]
+    return ctx.act.d1_of_d0_array(hs[t], ns=ctx.xp)
+
+
+def _np_tapes(ctx: _Ctx, blocks, ws: Workspace | None):
+    """Per-tile tape views ``(H, S1)``, each (T, b, nc), carved from one buffer per kind.
+
+    One allocation (or one :class:`Workspace` buffer) of ``m·n·T`` floats gets
+    huge pages and far fewer page faults than one array per tile or step.
+    ``S1`` is None where σ' is recomputed from σ (tanh, logistic).
+    """
+    T = ctx.T
+    sizes = [T * (i1 - i0) * (j1 - j0) for i0, i1, j0, j1 in blocks]
+    total = sum(sizes)
+    kinds = ("h", "s1") if ctx.keep_s1 else ("h",)
+    bufs = [np.empty(total) if ws is None else ws.get(k, (total,)) for k in kinds]
+    views, off = [], 0
+    for (i0, i1, j0, j1), size in zip(blocks, sizes, strict=True):
+        v = [b[off:off + size].reshape(T, i1 - i0, j1 - j0) for b in bufs]
+        views.append((v[0], v[1] if ctx.keep_s1 else None))
+        off += size
+    return views
+
+
+def _scratch(b: int, nc: int, k: int):
+    return [np.empty((b, nc)) for _ in range(k)]
+
+
+def _forward_block_np(ctx: _Ctx, w, U, c, j0: int, j1: int, tape=None):
+    """NumPy forward pass of one tile (samples j0..j1), in place: returns ``F`` (T, nc).
+
+    Every elementwise pass is one ufunc call into a preallocated buffer (the
+    generated ``*_into`` functions: ``z = w h + s``, then σ (and σ' where the
+    tape keeps it), written straight into the tape ``(H, S1)`` when given).
+    """
+    act, cell = ctx.act, ctx.cell
+    b, nc, T = w.shape[0], j1 - j0, ctx.T
+    XT = ctx.XT_chunk(j0, j1)
+    W = np.empty((b, nc))
+    W[...] = w[:, None]  # w broadcast once: contiguous products afterwards
+    S, Z = _scratch(b, nc, 2)
+    tmp = _scratch(b, nc, ctx.ntmp)
+    F = np.empty((T, nc))
+    if tape is None:
+        H, S1 = _scratch(b, nc, 2), None  # two states, alternating
+    else:
+        H, S1 = tape
+    # σ without the clamp of tanh's argument: the same numbers bit for bit, one
+    # pass fewer; its only floating-point events, underflow of exp(−2|z|) for
+    # |z| > 354 and overflow of −2|z| for |z| > 2¹⁰²³, change nothing
+    sig0, sig01 = act.d0_into_noclamp, act.d01_into_noclamp
+    h = None
+    for t in range(T):
+        _matmul_rows(U, XT[t], S)  # s_t = ⟨u_i, x_t⟩
+        if h is None:
+            z = S  # h_{-1} = 0
+        else:
+            cell.z_into(W, h, S, out=(Z,), tmp=tmp, ns=np)
+            z = Z
+        dst = H[t % 2] if tape is None else H[t]
+        with np.errstate(under="ignore", over="ignore"):
+            if S1 is None:
+                sig0(z, out=(dst,), tmp=tmp, ns=np)
+            else:
+                sig01(z, out=(dst, S1[t]), tmp=tmp, ns=np)
+        np.matmul(c, dst, out=F[t])
+        h = dst
+    return F
+
+
+def _backward_block_np(ctx: _Ctx, w, j0: int, j1: int, tape, cot, t_first: int):
+    """NumPy reverse mode of one tile, in place; same steps as :func:`_backward_block`.
+
+    Returns the tile's sums ``(Σ p·dz_dw, Σ (p·dz_ds) @ x)``, not yet times c.
+    """
+    act, cell = ctx.act, ctx.cell
+    H, S1 = tape
+    b, nc, T, d = w.shape[0], j1 - j0, ctx.T, ctx.d
+    W = np.empty((b, nc))
+    W[...] = w[:, None]
+    P = _scratch(b, nc, 2)  # p_t and p_{t+1}, alternating
+    s1buf = _scratch(b, nc, 1)[0] if S1 is None else None
+    tmp = _scratch(b, nc, ctx.ntmp)
+    XT = ctx.XT_chunk(j0, j1)  # (T, d, nc)
+    GW, GUT = np.zeros((T, b, 1, 1)), np.empty((T, d, b))  # per-step terms, summed once
+    Pr = [q[:, None, :] for q in P]  # (b, 1, nc) views for the row dot products
+    H4 = H[:, :, :, None]  # (T, b, nc, 1)
+    cotc = cot[:, j0:j1]
+    ds_one = _is_one(ctx.dz_ds)
+    pnext = 0.0
+    for t in range(T - 1, -1, -1):
+        if S1 is None:
+            act.d1_of_d0_into(H[t], out=(s1buf,), tmp=tmp, ns=np)
+            s1 = s1buf
+        else:
+            s1 = S1[t]
+        p = P[t % 2]
+        cell.adj_z_into(s1, W, pnext, cotc[t:t + 1] if t >= t_first else 0.0, out=(p,),
+                        tmp=tmp, ns=np)
+        # (Σ_j p·dz_ds ⊗ x_t)ᵀ = x_tᵀ-rows @ pᵀ: BLAS is faster with the d-row output
+        _matmul_rows(XT[t], (p if ds_one else p * ctx.dz_ds).T, GUT[t])
+        if t > 0:  # Σ_j p_t · dz_dw(h_{t-1}), one row dot product per neuron
+            np.matmul(Pr[t % 2], cell.dz_dw(H4[t - 1], ns=np), out=GW[t])
+        pnext = p
+    return GW.sum(axis=0)[:, 0, 0], GUT.sum(axis=0).T
+
+
+#: largest m·n·k of one matmul call inside the thread pool: OpenBLAS runs
+#: products below 2·2^18 on the calling thread; above, it wakes its own
+#: threads, which then spin against the pool's (measured: a 10x slowdown)
+_MATMUL_MNK = 1 << 18
+
+
+def _matmul_rows(A, B, out):
+    """``out = A @ B`` in chunks (rows of A, else columns of B) small enough to
+    stay on the calling thread."""
+    r, k, c = A.shape[0], A.shape[1], B.shape[1]
+    if r * k * c <= _MATMUL_MNK:
+        np.matmul(A, B, out=out)
+    elif r >= c:
+        rows = max(1, _MATMUL_MNK // max(1, k * c))
+        for i in range(0, r, rows):
+            np.matmul(A[i:i + rows], B, out=out[i:i + rows])
+    else:
+        cols = max(1, _MATMUL_MNK // max(1, k * r))
+        for i in range(0, c, cols):
+            np.matmul(A, B[:, i:i + cols], out=out[:, i:i + cols])
+
+
+def _is_one(v) -> bool:
+    return isinstance(v, (int, float)) and v == 1
+
+
+def _forward_block(ctx: _Ctx, w, U, c, keep: bool):
+    """Run one block of neurons forward (any array-API namespace).
 
     Returns ``(F, tape)`` with ``F`` (T, n) the block's part of ``Σ_i c_i h_t^i``
-    (``c`` already carries the m^{-1/2}) and, when ``keep``, ``tape`` the lists
-    ``[h_t]`` and ``[σ'(z_t)]`` (each (block, n)).
+    (``c`` already carries the m^{-1/2}) and, when ``keep``, ``tape`` =
+    ``([h_t], [σ'(z_t)] or None)`` (each (block, n); σ' only where it is not
+    a polynomial in σ, see :func:`_sigma1`).
     """
     xp, act, cell = ctx.xp, ctx.act, ctx.cell
     wc = w[:, None]
-    T = ctx.T
-    if _is_np(xp):
-        # NumPy: s_t = U x_tᵀ per step (a cache-hot (b, n) temporary); the tape
-        # lives in two (T, b, n) blocks, which get transparent huge pages (far
-        # fewer page faults than one fresh array per step)
-        Hbuf = S1buf = None
-        if keep:
-            shape = (T, w.shape[0], ctx.n)
-            if ws is None:
-                Hbuf, S1buf = np.empty(shape), np.empty(shape)
-            else:
-                Hbuf, S1buf = ws.get(("h", key), shape), ws.get(("s1", key), shape)
-        F = np.empty((T, ctx.n))
-        h = None
-        for t in range(T):
-            s = U @ ctx.XT[t]
-            z = s if h is None else cell.z(wc, h, s, ns=np)
-            if keep:
-                h, S1buf[t] = act.d01_array(z, ns=np)
-                Hbuf[t] = h
-            else:
-                h = act.d0_array(z, ns=np)
-            np.matmul(c, h, out=F[t])
-        return F, ((list(Hbuf), list(S1buf)) if keep else ([], []))
     S = xp.matmul(U, ctx.XT)  # (T, b, n): s_t = ⟨u_i, x_t⟩
-    hs, s1s, F = [], [], []
+    hs, F = [], []
+    s1s = [] if keep and ctx.keep_s1 else None
     h = None
-    for t in range(T):
+    for t in range(ctx.T):
         z = S[t, ...] if h is None else cell.z(wc, h, S[t, ...], ns=xp)
-        if keep:
+        if s1s is not None:
             h, s1 = act.d01_array(z, ns=xp)
-            hs.append(h)
             s1s.append(s1)
         else:
             h = act.d0_array(z, ns=xp)
+        if keep:
+            hs.append(h)
         F.append(xp.matmul(c, h))
     return xp.stack(F, axis=0), (hs, s1s)
 
 
-def _backward_block(ctx: _Ctx, w, c, tape, cot, t_first: int):
-    """Reverse mode for one block: ``cot`` (T, n) is ∂R̂/∂f_t; returns (gw, gU).
+def _backward_block(ctx: _Ctx, w, tape, cot, t_first: int):
+    """Reverse mode for one block: ``cot`` (T, n) is ∂R̂/∂f_t; returns the sums
+    (gw, gU) before the factor c (see below).
 
-    Adjoint ``a_t = ∂R̂/∂h_t`` (block, n):
-    ``a_t = c ⊗ cot_t + a_{t+1} · dh_dhprev(s1_{t+1}, w)``; then
-    ``∂R̂/∂w += Σ_j a_t · dh_dw(h_{t-1}, s1_t)`` and
-    ``∂R̂/∂u += (a_t · dh_ds(s1_t)) @ x_t``.  Steps before ``t_first`` have no
-    direct loss term (``final-step``).
+    Through the pre-activation, with the derived templates: the adjoint
+    ``p_t = ∂R̂/∂z_t`` (divided by c_i, see below) is
+    ``p_t = adj_z(σ'(z_t), w, p_{t+1}, cot_t)`` = σ'(z_t)·(cot_t + w·p_{t+1});
+    then ``∂R̂/∂w += Σ_j p_t · dz_dw(h_{t-1})`` and
+    ``∂R̂/∂u += (p_t · dz_ds) @ x_t``.  Steps before ``t_first`` have no direct
+    loss term (``final-step``).  The seed of neuron i is ``c_i·cot`` and the
+    recursion is linear in it, so it runs on ``cot`` alone and the caller
+    multiplies the sums returned here by ``c_i`` once (one product per neuron
+    instead of one per neuron·sample·step).
     """
     xp, cell = ctx.xp, ctx.cell
-    hs, s1s = tape
+    hs, _ = tape
     wc = w[:, None]
-    cc = c[:, None]
     b = w.shape[0]
     gw = xp.zeros((b,), dtype=w.dtype, device=array_api_compat.device(w))
     gU = xp.zeros((b, ctx.d), dtype=w.dtype, device=array_api_compat.device(w))
-    carry = None
+    p = None
     for t in range(ctx.T - 1, -1, -1):
-        s1 = s1s[t]
-        if t >= t_first:
-            a = cc * cot[t, ...][None, :]
-            if carry is not None:
-                a += carry
-        else:
-            a = carry
-        ds = xp.matmul(a * cell.dh_ds(s1, ns=xp), ctx.Xt[t, ...])  # (b, d)
-        gU += ds
+        s1 = _sigma1(ctx, tape, t)
+        cot_t = cot[t, ...][None, :] if t >= t_first else 0.0
+        p = cell.adj_z(s1, wc, 0.0 if p is None else p, cot_t, ns=xp)
+        q = p if _is_one(ctx.dz_ds) else p * ctx.dz_ds
+        gU += xp.matmul(q, ctx.Xt[t, ...])  # (b, d)
         if t > 0:
-            gw += xp.vecdot(a, cell.dh_dw(hs[t - 1], s1, ns=xp), axis=-1)
-            carry = a * cell.dh_dhprev(s1, wc, ns=xp)
+            gw += xp.vecdot(p, cell.dz_dw(hs[t - 1], ns=xp), axis=-1)
     return gw, gU
 
 
-def _jvp_block(ctx: _Ctx, w, tape, vw, vU):
-    """Forward mode for one block with the derived ``jvp`` template: list of j_t (block, n)."""
+def _backward_all(ctx: _Ctx, w, cs, blocks, tapes, cot, t_first: int, threads):
+    """Reverse mode over all tiles: ``(∂/∂w (m,), ∂/∂U (m, d))`` for the cotangent (T, n)."""
+    xp = ctx.xp
+    if not _is_np(xp):
+        assert len(blocks) == 1
+        gw, gU = _backward_block(ctx, w, tapes[0], cot, t_first)
+        return gw * cs, gU * cs[:, None]
+
+    def bwd(k):
+        i0, i1, j0, j1 = blocks[k]
+        return _backward_block_np(ctx, w[i0:i1], j0, j1, tapes[k], cot, t_first)
+
+    parts = _map(xp, bwd, list(range(len(blocks))), threads)
+    m = w.shape[0]
+    gw, gU = np.zeros(m), np.zeros((m, ctx.d))
+    for (i0, i1, _, _), (pw, pU) in zip(blocks, parts, strict=True):  # fixed order
+        gw[i0:i1] += pw
+        gU[i0:i1] += pU
+    gw *= cs
+    gU *= cs[:, None]
+    return gw, gU
+
+
+def _jvp_block(ctx: _Ctx, w, tape, vw, vU, j0: int, j1: int):
+    """Forward mode for one tile with the derived ``jvp`` template: list of j_t (block, nc)."""
     xp, cell = ctx.xp, ctx.cell
-    hs, s1s = tape
-    VX = xp.matmul(vU, ctx.XT)  # (T, b, n): ⟨v_u, x_t⟩
+    hs, _ = tape
+    XT = ctx.XT_chunk(j0, j1) if _is_np(xp) else ctx.XT
+    VX = xp.matmul(vU, XT)  # (T, b, nc): ⟨v_u, x_t⟩
     wc, vwc = w[:, None], vw[:, None]
     zero = xp.zeros_like(hs[0])
     js = []
     j = zero
     for t in range(ctx.T):
         hprev = hs[t - 1] if t > 0 else zero
-        j = cell.jvp(s1s[t], wc, hprev, vwc, VX[t, ...], j, ns=xp)
+        j = cell.jvp(_sigma1(ctx, tape, t), wc, hprev, vwc, VX[t, ...], j, ns=xp)
         js.append(j)
     return js
 
@@ -307,21 +498,34 @@ def _jvp_block(ctx: _Ctx, w, tape, vw, vU):
 # public API
 
 
+def _forward_all(ctx: _Ctx, w, U, cs, blocks, keep: bool, threads, ws=None):
+    """All tiles forward: ``(F (T, n), [tape per tile] or None)``."""
+    xp = ctx.xp
+    if not _is_np(xp):
+        assert len(blocks) == 1
+        F, tape = _forward_block(ctx, w, U, cs, keep)
+        return F, ([tape] if keep else None)
+    tapes = _np_tapes(ctx, blocks, ws) if keep else None
+
+    def fwd(k):
+        i0, i1, j0, j1 = blocks[k]
+        return _forward_block_np(ctx, w[i0:i1], U[i0:i1, :], cs[i0:i1], j0, j1,
+                                 tapes[k] if keep else None)
+
+    parts = _map(xp, fwd, list(range(len(blocks))), threads)
+    F = np.zeros((ctx.T, ctx.n))
+    for (_, _, j0, j1), p in zip(blocks, parts, strict=True):  # fixed order
+        F[:, j0:j1] += p
+    return F, tapes
+
+
 def forward(w, U, c, X, activation="tanh", *, threads=None):
     """Outputs ``f_t(X_j; Θ) = m^{-1/2} Σ_i c_i h_t^i`` as an (n, T) array (THEORY §1)."""
     xp = _namespace(w, U, c, X)
     m, d, n, T = _check_inputs(w, U, c, X)
     ctx = _Ctx(xp, _activation(activation), X)
     cs = c / math.sqrt(m)
-
-    def run(blk):
-        i0, i1 = blk
-        return _forward_block(ctx, w[i0:i1], U[i0:i1, :], cs[i0:i1], keep=False)[0]
-
-    parts = _map(xp, run, _blocks(xp, m, n), threads)
-    F = parts[0]
-    for p in parts[1:]:
-        F = F + p
+    F, _ = _forward_all(ctx, w, U, cs, _blocks(xp, m, n), False, threads)
     return np.ascontiguousarray(F.T) if _is_np(xp) else xp.permute_dims(F, (1, 0))
 
 
@@ -352,35 +556,14 @@ def _evaluate(w, U, c, X, Y, activation="tanh", loss="all-steps", *, grad=True, 
     blocks = _blocks(xp, m, n)
 
     ws = workspace if _is_np(xp) else None
-
-    def fwd(k):
-        i0, i1 = blocks[k]
-        return _forward_block(ctx, w[i0:i1], U[i0:i1, :], cs[i0:i1], keep=grad, ws=ws, key=k)
-
-    outs = _map(xp, fwd, list(range(len(blocks))), threads)
-    F = outs[0][0]
-    for o in outs[1:]:
-        F = F + o[0]
+    F, tapes = _forward_all(ctx, w, U, cs, blocks, grad, threads, ws)
     r = F - xp.permute_dims(Y, (1, 0))  # (T, n)
     cot, t_first, R = _weights(xp, r, loss)
     res = {"R": R, "r": xp.permute_dims(r, (1, 0)), "gw": None, "gU": None}
     if not grad:
         return res
 
-    def bwd(k):
-        i0, i1 = blocks[k]
-        tape = outs[k][1]
-        out = _backward_block(ctx, w[i0:i1], cs[i0:i1], tape, cot, t_first)
-        tape[0].clear()  # free the block's tape as soon as it is used
-        tape[1].clear()
-        return out
-
-    grads = _map(xp, bwd, list(range(len(blocks))), threads)
-    if len(grads) == 1:
-        res["gw"], res["gU"] = grads[0]
-    else:
-        res["gw"] = xp.concat([g[0] for g in grads], axis=0)
-        res["gU"] = xp.concat([g[1] for g in grads], axis=0)
+    res["gw"], res["gU"] = _backward_all(ctx, w, cs, blocks, tapes, cot, t_first, threads)
     return res
 
 
@@ -394,8 +577,9 @@ def loss_and_grad(w, U, c, X, Y, activation="tanh", loss="all-steps", *, threads
     """``(R̂, ∂R̂/∂w (m,), ∂R̂/∂U (m, d))``: the exact gradient by reverse mode (BPTT).
 
     ``R̂`` is a Python float; the gradients are arrays of the inputs' namespace.
-    Memory is ``O(m·n·T + m·d + n·T·d)``: the tape keeps ``h_t`` and ``σ'(z_t)``;
-    no ``m·n·T·d`` tensor is formed.  ``threads`` (NumPy only) sets the
+    Memory is ``O(m·n·T + m·d + n·T·d)``: the tape keeps ``h_t`` (and
+    ``σ'(z_t)`` where σ' is not a polynomial in σ); no ``m·n·T·d`` tensor is
+    formed.  ``threads`` (NumPy only) sets the
     thread-pool size (default: the CPUs this process may use); results do not
     depend on it.  ``workspace`` (a :class:`Workspace`, NumPy only) keeps the
     tape's memory between calls of the same shape.
@@ -420,8 +604,9 @@ class Linearization:
     ``f0`` (n, T) are the outputs at Θ.  :meth:`jvp` gives ``J v`` (n, T) for a
     direction ``(vw, vU)`` (forward mode, derived ``jvp`` template);
     :meth:`vjp` gives ``Jᵀ r`` for a cotangent (n, T) (reverse mode).  Memory
-    ``2·m·n·T`` floats.  Used by the comparator (Gauss–Newton power iteration
-    and the linearized least-squares problem).
+    ``m·n·T`` floats (``2·m·n·T`` where σ' is not a polynomial in σ).  Used by
+    the comparator (Gauss–Newton power iteration and the linearized
+    least-squares problem).
     """
 
     xp: object
@@ -433,49 +618,44 @@ class Linearization:
     _tapes: list
     _threads: int | None
 
+    def _jvps(self, vw, vU):
+        """Per tile: the list of j_t (b, nc), in tile order."""
+
+        def run(k):
+            i0, i1, j0, j1 = self._blocks[k]
+            return _jvp_block(self._ctx, self.w[i0:i1], self._tapes[k], vw[i0:i1],
+                              vU[i0:i1, :], j0, j1)
+
+        return _map(self.xp, run, list(range(len(self._blocks))), self._threads)
+
     def jvp_neurons(self, vw, vU):
         """Per-neuron directional derivatives ⟨g_t^i, v_i⟩ as (m, n, T)."""
         xp = self.xp
-
-        def run(k):
-            i0, i1 = self._blocks[k]
-            return xp.stack(_jvp_block(self._ctx, self.w[i0:i1], self._tapes[k],
-                                       vw[i0:i1], vU[i0:i1, :]), axis=-1)
-
-        parts = _map(xp, run, list(range(len(self._blocks))), self._threads)
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+        parts = self._jvps(vw, vU)
+        if len(parts) == 1:
+            return xp.stack(parts[0], axis=-1)
+        out = np.empty((self.w.shape[0], self._ctx.n, self._ctx.T))
+        for (i0, i1, j0, j1), js in zip(self._blocks, parts, strict=True):
+            out[i0:i1, j0:j1, :] = np.stack(js, axis=-1)
+        return out
 
     def jvp(self, vw, vU):
         """``J v`` = Σ_i (c_i/√m) ⟨g_t^i, v_i⟩ as (n, T)."""
         xp = self.xp
-
-        def run(k):
-            i0, i1 = self._blocks[k]
-            js = _jvp_block(self._ctx, self.w[i0:i1], self._tapes[k], vw[i0:i1], vU[i0:i1, :])
+        parts = self._jvps(vw, vU)
+        if len(parts) == 1:
+            return xp.stack([xp.matmul(self.c_scaled, j) for j in parts[0]], axis=-1)
+        out = np.zeros((self._ctx.n, self._ctx.T))
+        for (i0, i1, j0, j1), js in zip(self._blocks, parts, strict=True):  # fixed order
             cb = self.c_scaled[i0:i1]
-            return xp.stack([xp.matmul(cb, j) for j in js], axis=-1)  # (n, T)
-
-        parts = _map(xp, run, list(range(len(self._blocks))), self._threads)
-        out = parts[0]
-        for p in parts[1:]:
-            out = out + p
+            out[j0:j1, :] += np.stack([cb @ j for j in js], axis=-1)
         return out
 
     def vjp(self, cot):
         """``Jᵀ cot`` as (gw (m,), gU (m, d)) for ``cot`` of shape (n, T)."""
-        xp = self.xp
-        cotT = xp.permute_dims(cot, (1, 0))
-
-        def run(k):
-            i0, i1 = self._blocks[k]
-            return _backward_block(self._ctx, self.w[i0:i1], self.c_scaled[i0:i1],
-                                   self._tapes[k], cotT, 0)
-
-        grads = _map(xp, run, list(range(len(self._blocks))), self._threads)
-        if len(grads) == 1:
-            return grads[0]
-        return (xp.concat([g[0] for g in grads], axis=0),
-                xp.concat([g[1] for g in grads], axis=0))
+        cotT = self.xp.permute_dims(cot, (1, 0))
+        return _backward_all(self._ctx, self.w, self.c_scaled, self._blocks, self._tapes, cotT,
+                             0, self._threads)
 
 
 def linearize(w, U, c, X, activation="tanh", *, threads=None) -> Linearization:
@@ -485,17 +665,8 @@ def linearize(w, U, c, X, activation="tanh", *, threads=None) -> Linearization:
     ctx = _Ctx(xp, _activation(activation), X)
     cs = c / math.sqrt(m)
     blocks = _blocks(xp, m, n)
-
-    def fwd(blk):
-        i0, i1 = blk
-        return _forward_block(ctx, w[i0:i1], U[i0:i1, :], cs[i0:i1], keep=True)
-
-    outs = _map(xp, fwd, blocks, threads)
-    F = outs[0][0]
-    for o in outs[1:]:
-        F = F + o[0]
-    return Linearization(xp, w, cs, xp.permute_dims(F, (1, 0)), ctx, blocks,
-                         [o[1] for o in outs], threads)
+    F, tapes = _forward_all(ctx, w, U, cs, blocks, True, threads)
+    return Linearization(xp, w, cs, xp.permute_dims(F, (1, 0)), ctx, blocks, tapes, threads)
 
 
 def jvp(w, U, X, vw, vU, activation="tanh", *, threads=None):

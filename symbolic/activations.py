@@ -18,8 +18,13 @@ powers, exp, log, sqrt, sin, cos, tan): tanh, sinh and cosh become
 expressions in exp.
 
 ``array_form`` rewrites an expression for the *array* world only: tanh
-becomes sign(a)·(1 − e)/(1 + e) with one (vectorized, fast) e = exp(−2·min(|a|, 40)),
-with no overflow, underflow or NaN for any float input including ±inf.
+becomes copysign((1 − e)/(1 + e), a) = sign(a)·(1 − e)/(1 + e) with one
+(vectorized, fast) e = exp(−2·min(|a|, 40)), with no overflow, underflow or NaN
+for any float input including ±inf.
+
+``derivative_in_sigma`` derives σ' as a polynomial in σ where one exists
+(tanh: 1 − σ², logistic: σ − σ²), so that reverse mode can keep σ(z_t) alone
+on its tape and recompute σ'(z_t) from it.
 """
 
 from __future__ import annotations
@@ -193,6 +198,10 @@ def trusted_form(expr):
 #: while e⁻⁸⁰ is a normal double (no underflow)
 TANH_CLAMP = 40
 
+#: exp(−2|a|) is a normal double for |a| ≤ 354 (e⁻⁷⁰⁸ > 2⁻¹⁰²²): where the
+#: unclamped array form (``array_form(…, clamp=False)``) may underflow beyond
+TANH_UNDERFLOW = 354
+
 
 def tanh_exp(a, m=None):
     """sign(a)·(1 − e)/(1 + e) with e = exp(−2m), m = |a| by default: tanh(a) for real a.
@@ -209,21 +218,111 @@ def tanh_exp(a, m=None):
     return sp.sign(a) * (1 - e) / (1 + e)
 
 
-def array_form(expr):
-    """Rewrite ``expr`` for fast, safe floating-point evaluation on arrays.
+@lru_cache(maxsize=1)
+def copysign_function():
+    """The sympy function ``CopySign(x, y)``: IEEE ``copysign``, |x| with the sign of y.
 
-    ``tanh(a) → tanh_exp(a, min(|a|, TANH_CLAMP))`` =
-    sign(a)·(1 − e)/(1 + e) with e = exp(−2·min(|a|, 40)).  NumPy's float64
-    tanh is a scalar loop on common CPUs while exp is SIMD, so this is about
-    twice as fast; its absolute error is about 2·10⁻¹⁶ (tanh's values lie in
-    [−1, 1]), and e ∈ [e⁻⁸⁰, 1]: no overflow, underflow or NaN for any float
-    input including ±inf.  The rewrite is the identity for |a| ≤ 40
-    (``tanh_exp(a) = tanh(a)`` for all real a) and changes the value by less
-    than 4·10⁻³⁵ beyond.  Printed with the array-API functions ``sign``,
-    ``abs``, ``minimum`` and ``exp``.  Only for *observed* numbers: never for
-    the interval world (see :func:`trusted_form`).  Every other function is
-    left as is.
+    Only :func:`array_form` builds it, as ``CopySign(R, a)`` with ``R ≥ 0`` and
+    ``R = 0`` at ``a = 0``; there it equals ``sign(a)·R`` (the identity is
+    checked in ``tests/test_codegen_array_form.py``) and costs one elementwise
+    pass instead of two (``sign`` and a product).  Printed as ``ns.copysign``
+    (array API ≥ 2023.12).  Numbers evaluate; ``rewrite(sp.Piecewise)`` gives
+    the definition on the reals.
     """
     import sympy as sp
 
-    return expr.replace(sp.tanh, lambda a: tanh_exp(a, sp.Min(sp.Abs(a), TANH_CLAMP)))
+    class CopySign(sp.Function):
+        nargs = 2
+
+        @classmethod
+        def eval(cls, x, y):
+            if x.is_number and y.is_number and x.is_real and y.is_real:
+                return -sp.Abs(x) if y.is_negative else sp.Abs(x)
+            return None
+
+        def _eval_rewrite_as_Piecewise(self, x, y, **kwargs):
+            return sp.Piecewise((-sp.Abs(x), y < 0), (sp.Abs(x), True))
+
+    return CopySign
+
+
+def array_form(expr, clamp: bool = True):
+    """Rewrite ``expr`` for fast, safe floating-point evaluation on arrays.
+
+    ``tanh(a) → CopySign((1 − e)/(1 + e), a)`` with e = exp(−2·min(|a|, 40));
+    as (1 − e)/(1 + e) ≥ 0 (0 < e ≤ 1) and it is 0 at a = 0, this is
+    ``tanh_exp(a, min(|a|, TANH_CLAMP))`` = sign(a)·(1 − e)/(1 + e).  NumPy's float64
+    tanh is a scalar loop about 2-3 times slower than its exp on common CPUs,
+    so this is about twice as fast; its absolute error is about 2·10⁻¹⁶ (tanh's values lie in
+    [−1, 1]), and e ∈ [e⁻⁸⁰, 1]: no overflow, underflow or NaN for any float
+    input including ±inf.  The rewrite is the identity for |a| ≤ 40
+    (``tanh_exp(a) = tanh(a)`` for all real a) and changes the value by less
+    than 4·10⁻³⁵ beyond.  Printed with the array-API functions ``copysign``,
+    ``abs``, ``minimum`` and ``exp``.  Only for *observed* numbers: never for
+    the interval world (see :func:`trusted_form`).  Every other function is
+    left as is.
+
+    ``clamp=False`` drops the ``min(·, 40)``: e = exp(−2|a|), i.e. exactly
+    ``tanh_exp(a)``, one elementwise pass fewer.  In floating point it gives
+    the same numbers bit for bit for every input (for |a| ≥ 40 both e are
+    below 2⁻⁵⁴, so 1 − e and 1 + e round to 1 and the result is ±1), but
+    raises two floating-point flags the clamp avoids: underflow of the exp
+    for finite |a| > :data:`TANH_UNDERFLOW`, overflow of −2|a| for
+    |a| > 2¹⁰²³.  Only for a caller that ignores both
+    (``np.errstate(under="ignore", over="ignore")`` around the call).
+    """
+    import sympy as sp
+
+    def rewrite(a):
+        m = sp.Min(sp.Abs(a), TANH_CLAMP) if clamp else sp.Abs(a)
+        e = sp.exp(-2 * m)
+        return copysign_function()((1 - e) / (1 + e), a)
+
+    return expr.replace(sp.tanh, rewrite)
+
+
+def sign_form(expr):
+    """``expr`` with every ``CopySign(R, a)`` written as ``sign(a)·R`` (valid where
+    R ≥ 0 and R = 0 at a = 0, as in :func:`array_form`); for the proofs."""
+    import sympy as sp
+
+    return expr.replace(copysign_function(), lambda x, y: sp.sign(y) * x)
+
+
+@lru_cache(maxsize=64)
+def derivative_in_sigma(source: str):
+    """σ' as a polynomial ``P(s0)`` in ``s0 = σ(z)``, or None where there is none.
+
+    Derived, not looked up: σ must depend on z through a single function atom
+    G (tanh(z), exp(−z), …) and σ' through G alone; the equation σ(G) = s0 is
+    solved for G (sympy), every solution substituted into σ' and simplified;
+    accepted only if all give the same polynomial P and
+    ``simplify(σ'(z) − P(σ(z))) == 0`` (a proof of σ' = P∘σ on R).  tanh gives
+    1 − s0², logistic s0 − s0², Gaussian none (σ' = −z·σ needs z).
+    """
+    import sympy as sp
+
+    z = symbol()
+    s0 = sp.Symbol("s0", real=True)
+    sig, d1 = _parse(source), _derivative(source, 1)
+    atoms = sig.atoms(sp.Function)
+    if len(atoms) != 1:
+        return None
+    (G,) = atoms
+    E = sp.Dummy("E")
+    sig_E, d1_E = sig.subs(G, E), d1.subs(G, E)
+    if sig_E.has(z) or d1_E.has(z):
+        return None
+    try:
+        sols = sp.solve(sp.Eq(sig_E, s0), E)
+    except (NotImplementedError, ValueError):  # pragma: no cover - sympy gave up
+        return None
+    polys = {sp.expand(sp.cancel(d1_E.subs(E, sol))) for sol in sols}
+    if len(polys) != 1:
+        return None
+    (P,) = polys
+    if P.has(z) or not P.is_polynomial(s0):
+        return None
+    if sp.simplify(d1 - P.subs(s0, sig)) != 0:
+        return None
+    return P

@@ -12,7 +12,13 @@ that unknown function), never typed in:
 * ``H``      — one step of H_t = ∇²_θ h_t, per block (ww, wu_k, u_k u_l);
 * ``jvp``    — one step of the directional derivative ⟨g_t, v⟩;
 * ``vjp``    — the local partials of h_t with respect to h_{t-1}, w and
-  s = ⟨u, x_t⟩, which reverse mode (BPTT) composes.
+  s = ⟨u, x_t⟩ (``dh_*``), and those of the pre-activation z_t (``dz_*``);
+* ``adj_z``  — one backward step of reverse mode through the pre-activation:
+  the adjoint p_t = ∂L/∂z_t of a loss L that sees h_t directly (cotangent
+  ``cot``) and through z_{t+1} (adjoint ``pnext``), i.e. the derivative in
+  z_t of ``cot·σ(z_t) + pnext·z_{t+1}(h_{t-1} = σ(z_t))`` (linear in the
+  adjoints, so exact).  Reverse mode then accumulates
+  ``∂L/∂w = Σ_t p_t·dz_dw``, ``∂L/∂u = Σ_t p_t·dz_ds·x_t``.
 
 Because W is diagonal a neuron only sees its own past, so the derivation is
 done for a generic neuron in dimension d = 2 (enough to see the (u_k, u_l)
@@ -91,8 +97,9 @@ def derive() -> dict[str, Template]:
     Hs = lambda n: sp.Symbol(f"H_{n}", real=True)  # noqa: E731
     out: dict[str, Template] = {}
 
-    def add(name, args, expr):
-        expr = sp.expand(expr)
+    def add(name, args, expr, expand=True):
+        if expand:
+            expr = sp.expand(expr)
         leftover = expr.free_symbols - {S[a] for a in args}
         if leftover:  # a template may only use the symbols it declares
             raise AssertionError(f"template {name}: unexpected symbols {leftover}")
@@ -139,6 +146,22 @@ def derive() -> dict[str, Template]:
     for name, var in (("dh_dhprev", "hprev"), ("dh_dw", "w"), ("dh_ds", "s")):
         d = sp.diff(hq, S[var]).subs(sigma1(S["w"] * S["hprev"] + S["s"]), S["s1"])
         add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
+
+    # local partials of the pre-activation z_t = w h_{t-1} + s (the z template)
+    zq = out["z"].expr
+    for name, var in (("dz_dhprev", "hprev"), ("dz_dw", "w"), ("dz_ds", "s")):
+        d = sp.diff(zq, S[var])
+        add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
+
+    # one reverse-mode step through z: L(z_t) = cot·h_t + pnext·z_{t+1}, with
+    # h_t = σ(z_t) and z_{t+1} the z template at h_{t-1} := h_t; p_t = dL/dz_t.
+    # Kept factored (s1·(…)): one product by σ' per element.
+    zt = sp.Symbol("zt", real=True)
+    cot, pnext = sp.Symbol("cot", real=True), sp.Symbol("pnext", real=True)
+    S["cot"], S["pnext"] = cot, pnext
+    L = cot * sigma(zt) + pnext * zq.subs(S["hprev"], sigma(zt))
+    adj = sp.diff(L, zt).subs(sigma1(zt), S["s1"])
+    add("adj_z", ("s1", "w", "pnext", "cot"), sp.factor(adj), expand=False)
     return out
 
 

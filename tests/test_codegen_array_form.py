@@ -23,6 +23,8 @@ from symbolic.activations import (
     TANH_CLAMP,
     _derivative,
     array_form,
+    copysign_function,
+    sign_form,
     symbol,
     tanh_exp,
 )
@@ -49,9 +51,33 @@ def test_array_form_of_tanh_is_tanh_exp_with_a_clamped_modulus():
     a = sp.Symbol("a", real=True)
     for arg in (a, symbol(), 2 * symbol() + 1):
         clamped = sp.Min(sp.Abs(arg), TANH_CLAMP)
-        assert array_form(sp.tanh(arg)) == tanh_exp(arg, clamped)
+        assert sign_form(array_form(sp.tanh(arg))) == tanh_exp(arg, clamped)
         # with the clamp removed it is exactly tanh_exp, i.e. tanh
-        assert array_form(sp.tanh(arg)).subs(clamped, sp.Abs(arg)) == tanh_exp(arg)
+        assert sign_form(array_form(sp.tanh(arg))).subs(clamped, sp.Abs(arg)) == tanh_exp(arg)
+
+
+def test_copysign_in_the_array_form_is_sign_times_its_magnitude():
+    """array_form writes tanh as CopySign(R, a); that is sign(a)·R because R ≥ 0
+    everywhere and R = 0 at a = 0 (IEEE copysign(R, ±0) = ±R)."""
+    CopySign = copysign_function()
+    a = sp.Symbol("a", real=True)
+    (cs,) = array_form(sp.tanh(a)).atoms(CopySign)
+    R, y = cs.args
+    assert y == a
+    # R = (1 − e)/(1 + e) with e = exp(−2 m), m = min(|a|, 40) ≥ 0: R = tanh(m) ≥ 0
+    m = sp.Symbol("m", nonnegative=True)
+    Rm = R.subs(sp.Min(sp.Abs(a), TANH_CLAMP), m)
+    assert not Rm.has(a)
+    assert sp.simplify((Rm - sp.tanh(m)).rewrite(sp.exp)) == 0
+    assert sp.tanh(m).is_nonnegative
+    assert R.subs(a, 0) == 0
+    # the function itself: numbers evaluate to IEEE copysign (+0 counts as positive)
+    assert CopySign(sp.Rational(-3, 2), 2) == sp.Rational(3, 2)
+    assert CopySign(sp.Rational(3, 2), -2) == sp.Rational(-3, 2)
+    assert CopySign(-5, 0) == 5
+    x, yy = sp.symbols("x yy", real=True)
+    pw = CopySign(x, yy).rewrite(sp.Piecewise)
+    assert pw.subs({x: -2, yy: 3}) == 2 and pw.subs({x: 2, yy: -3}) == -2
 
 
 def test_clamp_is_identity_inside_and_negligible_outside():
@@ -108,7 +134,8 @@ def test_generated_array_code_has_one_exp_and_no_tanh():
     for name in ("d0_array", "d1_array", "d2_array", "d3_array", "d01_array", "d012_array"):
         body = gen.split(f"def {name}(z, ns):\n")[1].split("\n\n")[0]
         assert body.count("ns.exp(") == 1 and "tanh" not in body, (name, body)
-        assert "ns.exp(-2*ns.minimum(ns.abs(z), 40.0))" in body and "ns.sign(z)" in body
+        assert "ns.exp(-2*ns.minimum(ns.abs(z), 40.0))" in body and ", z)" in body
+        assert body.count("ns.copysign(") == 1 and "ns.sign(" not in body
 
 
 # --------------------------------------------------------------------------
@@ -273,3 +300,172 @@ def test_generated_tanh_under_array_api_strict():
     ref = gen.d012_array(z, ns=np)
     for a, b in zip(out, ref, strict=True):
         np.testing.assert_array_equal(np.asarray(a), b)
+
+
+# --------------------------------------------------------------------------
+# σ' as a polynomial in σ (the tape keeps σ alone)
+
+
+def test_derivative_in_sigma_is_derived_and_proved():
+    from symbolic.activations import derivative_in_sigma
+
+    s0 = sp.Symbol("s0", real=True)
+    assert sp.expand(derivative_in_sigma("tanh(z)") - (1 - s0**2)) == 0
+    assert sp.expand(derivative_in_sigma("1/(1 + exp(-z))") - (s0 - s0**2)) == 0
+    # σ' = −z·σ needs z; no single generator; not a polynomial in σ
+    for src in ("exp(-z**2/2)", "tanh(z) + sin(z)/3", "sinh(z)/cosh(z)**2"):
+        assert derivative_in_sigma(src) is None, src
+    # the defining identity, independently: σ'(z) = P(σ(z)) on R
+    z = symbol()
+    for src in ("tanh(z)", "1/(1 + exp(-z))"):
+        P = derivative_in_sigma(src)
+        diff = _derivative(src, 1) - P.subs(s0, _derivative(src, 0))
+        assert sp.simplify(diff.rewrite(sp.exp)) == 0
+        for v in (sp.Rational(-7, 3), 0, sp.Rational(1, 5), 12):
+            assert abs(sp.N(diff.subs(z, v), 50)) < 1e-45
+
+
+@pytest.mark.parametrize("act,flag", [("tanh", True), ("logistic", True), ("gaussian", False),
+                                      ("tanh(z) + sin(z)/3", False)])
+def test_d1_of_d0_in_the_generated_module(act, flag):
+    gen = activation_functions(act)
+    assert gen.D1_OF_D0 is flag
+    if not flag:
+        assert not hasattr(gen, "d1_of_d0_array")
+        return
+    z = np.random.default_rng(5).standard_normal(4000) * 6
+    s0, s1 = gen.d01_array(z, ns=np)
+    r = gen.d1_of_d0_array(s0, ns=np)
+    if act == "tanh":  # the same polynomial 1 − x0² of the same x0: bit for bit
+        np.testing.assert_array_equal(r, s1)
+    else:
+        np.testing.assert_allclose(r, s1, rtol=0, atol=4 * U)
+    out = np.empty_like(z)
+    gen.d1_of_d0_into(s0, out=(out,), tmp=[np.empty_like(z)] * gen.d1_of_d0_into.ntmp, ns=np)
+    np.testing.assert_array_equal(out, r)
+
+
+# --------------------------------------------------------------------------
+# the in-place ("into") form
+
+
+def _scratch(f, like):
+    return [np.empty_like(like) for _ in range(f.ntmp)]
+
+
+@pytest.mark.parametrize("act", ["tanh", "logistic", "gaussian", "tanh(z) + sin(z)/3",
+                                 "sinh(z)/cosh(z)**2", "E*tanh(z)/3 + exp(-z**2/pi)",
+                                 "z/sqrt(1 + z**2)"])
+def test_into_functions_equal_the_array_functions(act):
+    gen = activation_functions(act)
+    z = np.concatenate([np.random.default_rng(6).standard_normal(3000) * 8, [0.0, -0.0, 1e-300]])
+    for name, k in (("d0", 1), ("d1", 1), ("d01", 2)):
+        ref = getattr(gen, f"{name}_array")(z, ns=np)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        f = getattr(gen, f"{name}_into")
+        out = tuple(np.full_like(z, np.nan) for _ in range(k))
+        assert f(z, out=out, tmp=_scratch(f, z), ns=np) is out
+        for a, b in zip(out, ref, strict=True):
+            if act == "tanh":  # same calls in the same order
+                np.testing.assert_array_equal(a, b)
+            else:
+                np.testing.assert_allclose(a, b, rtol=8 * U, atol=8 * U)
+
+
+def test_into_tanh_is_finite_accurate_and_warning_free(grid_and_ref):
+    z, ref = grid_and_ref
+    gen = activation_functions("tanh")
+    out = (np.empty_like(z), np.empty_like(z))
+    _eval_strict(lambda z: gen.d01_into(z, out=out, tmp=_scratch(gen.d01_into, z), ns=np), z)
+    t, s1 = out
+    assert np.all(np.isfinite(t)) and np.all(np.isfinite(s1))
+    assert np.max(np.abs(t - ref[0])) <= 4e-16
+    assert np.max(np.abs(s1 - ref[1])) <= 2 * 4e-16 + 8 * U
+    np.testing.assert_array_equal(t, gen.d0_array(z, ns=np))
+    np.testing.assert_array_equal(s1, gen.d1_array(z, ns=np))
+
+
+def test_into_tanh_makes_one_pass_per_operation_and_allocates_nothing():
+    gen = activation_functions("tanh")
+    ns = _Counting(np)
+    z = np.linspace(-3, 3, 7)
+    out = (np.empty_like(z),)
+    gen.d0_into(z, out=out, tmp=_scratch(gen.d0_into, z), ns=ns)
+    # |z|, min, ×(−2), exp, 1 − e, 1 + e, ÷, copysign: 8 passes, one exp
+    assert ns.calls == {"absolute": 1, "minimum": 1, "multiply": 1, "exp": 1, "subtract": 1,
+                        "add": 1, "divide": 1, "copysign": 1}
+    src = Path(gen.__file__).read_text().split("def d0_into(")[1].split("\n\n")[0]
+    assert src.count("out=") == 8 and gen.d0_into.ntmp == 2
+
+
+def test_into_compiler_on_assorted_expressions():
+    """Negated sums, coefficients, quotients, powers, lattice ops, CopySign, leaves only."""
+    from symbolic.codegen import emit, emit_into
+
+    x, y, w = (sp.Symbol(n, real=True) for n in ("x", "y", "w"))
+    CopySign = copysign_function()
+    exprs = [
+        -x - y, 1 - x, -x, 3 * x, -2 * x * y, x / y, 1 / (x * y), (x + 1) / (y**2 + 2),
+        x**3 - 2 * y**4, x**-2, sp.sqrt(x**2 + 1), sp.Min(x, y, 2) + sp.Max(x, -1),
+        CopySign(x**2 + 1, y), sp.exp(-x**2 / 2) * (1 - x) * w, -(x + y) * (x - y),
+        2 - x * y - sp.exp(x) / (1 + sp.exp(x)), sp.Tuple(x * y, x * y + 1, y), x, sp.Integer(3),
+        sp.pi * x / sp.sqrt(2) + sp.E, sp.sinh(x) * sp.cosh(y), sp.Abs(x) ** sp.Rational(3, 2),
+        sp.atan(x) + y,  # no ufunc rule for atan: the evaluate-and-copy fallback
+    ]
+    rng = np.random.default_rng(9)
+    vals = {"x": rng.uniform(0.5, 2, 200) * rng.choice([-1, 1], 200),
+            "y": rng.uniform(0.5, 2, 200) * rng.choice([-1, 1], 200),
+            "w": rng.uniform(-1, 1, (200,))}
+    for k, e in enumerate(exprs):
+        args = ("x", "y", "w")
+        scope: dict = {}
+        exec(emit(f"f{k}", args, e, "array", share=True), scope)
+        exec(emit_into(f"g{k}", args, e), scope)
+        ref = scope[f"f{k}"](*vals.values(), ns=np)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        g = scope[f"g{k}"]
+        out = tuple(np.full(200, np.nan) for _ in ref)
+        with np.errstate(all="raise"):
+            g(*vals.values(), out=out, tmp=[np.full(200, np.nan) for _ in range(g.ntmp)], ns=np)
+        for a, b in zip(out, ref, strict=True):
+            b = np.broadcast_to(b, (200,))  # a few roundings of the largest term
+            np.testing.assert_allclose(a, b, rtol=8 * U, atol=16 * U * np.max(np.abs(b)),
+                                       err_msg=str(e))
+
+
+def test_unclamped_into_tanh_gives_the_same_bits_and_only_underflows(grid_and_ref):
+    """``d0_into_noclamp`` (e = exp(−2|z|), no min(·, 40)) equals the clamped form bit
+    for bit on every input; its only floating-point events are underflow (|z| > 354)
+    and overflow of −2|z| (|z| > 2¹⁰²³)."""
+    from symbolic.activations import TANH_UNDERFLOW
+
+    z, _ = grid_and_ref
+    z = np.concatenate([z, [353.9, 354.0, 354.5, 372.0, 745.2, 1e10, -1e10, np.nan]])
+    gen = activation_functions("tanh")
+    for name, k in (("d0", 1), ("d01", 2)):
+        f, g = getattr(gen, f"{name}_into"), getattr(gen, f"{name}_into_noclamp")
+        assert g.ntmp <= f.ntmp
+        a = tuple(np.empty_like(z) for _ in range(k))
+        b = tuple(np.empty_like(z) for _ in range(k))
+        with np.errstate(all="raise"):
+            f(z, out=a, tmp=_scratch(f, z), ns=np)
+        with np.errstate(all="raise", under="ignore", over="ignore"):
+            g(z, out=b, tmp=_scratch(g, z), ns=np)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+        inside = np.abs(z) <= TANH_UNDERFLOW
+        with np.errstate(all="raise"):  # no event at all inside the bound
+            g(z[inside], out=tuple(v[inside] for v in b), tmp=_scratch(g, z[inside]), ns=np)
+    src = Path(gen.__file__).read_text().split("def d0_into_noclamp(")[1].split("\n\n")[0]
+    assert "minimum" not in src and src.count("out=") == 7
+    # e⁻⁸⁰ (the clamp) and beyond: 1 ∓ e round to 1, so both forms give ±1 exactly
+    assert math.exp(-2 * TANH_CLAMP) < 2.0 ** -54
+    assert math.exp(-2 * TANH_UNDERFLOW) > np.finfo(np.float64).tiny
+
+
+@pytest.mark.parametrize("act", ["logistic", "gaussian"])
+def test_unclamped_forms_are_the_clamped_ones_without_tanh(act):
+    src = Path(activation_functions(act).__file__).read_text()
+    for name in ("d0_into", "d01_into"):
+        body = src.split(f"def {name}(")[1].split("\n\n")[0]
+        assert src.split(f"def {name}_noclamp(")[1].split("\n\n")[0] == body

@@ -120,14 +120,19 @@ def test_gradient_matches_torch_autograd(act, loss):
 
 
 def test_gradient_many_blocks_and_threads_bitwise_identical(monkeypatch):
-    """The neuron-block partition is independent of the thread count."""
-    monkeypatch.setattr(rnn, "_BLOCK_ELEMS", 64)  # force many blocks
+    """The (neuron × sample) tile partition is independent of the thread count."""
+    monkeypatch.setattr(rnn, "_BLOCK_ELEMS", 64)  # force many tiles
+    monkeypatch.setattr(rnn, "_TILE_SAMPLES", 3)  # 8 samples in chunks of 3, 3, 2
+    monkeypatch.setattr(rnn, "_MATMUL_MNK", 16)  # every matmul in chunks
     w, U, c, X, Y = problem(4, m=40, n=8, T=6, d=3)
+    assert len({(j0, j1) for _, _, j0, j1 in rnn._blocks(np, 40, 8)}) == 3
     R1, gw1, gU1 = rnn.loss_and_grad(w, U, c, X, Y, threads=1)
     R2, gw2, gU2 = rnn.loss_and_grad(w, U, c, X, Y, threads=3)
     assert R1 == R2
     assert np.array_equal(gw1, gw2) and np.array_equal(gU1, gU2)
     monkeypatch.setattr(rnn, "_BLOCK_ELEMS", 1 << 15)
+    monkeypatch.setattr(rnn, "_TILE_SAMPLES", 256)
+    monkeypatch.setattr(rnn, "_MATMUL_MNK", 1 << 18)
     R3, gw3, gU3 = rnn.loss_and_grad(w, U, c, X, Y)
     assert R3 == pytest.approx(R1, rel=1e-13)
     assert rel(gw3, gw1) < 1e-12 and rel(gU3, gU1) < 1e-12
@@ -179,6 +184,41 @@ def test_linearization_jvp_vjp_are_adjoint():
     assert rel(lin.f0, rnn.forward(w, U, c, X)) < 1e-14
     gw, gU = rnn.vjp(w, U, c, X, cot)
     assert rel(gw, aw) < 1e-14 and rel(gU, aU) < 1e-14
+
+
+@pytest.mark.parametrize("m,n", [(2048, 512), (7, 5), (100, 1000), (3, 700), (1, 1), (513, 257)])
+def test_tiles_cover_every_neuron_sample_pair_once(m, n):
+    tiles = rnn._blocks(np, m, n)
+    cover = np.zeros((m, n), dtype=int)
+    for i0, i1, j0, j1 in tiles:
+        assert 0 <= i0 < i1 <= m and 0 <= j0 < j1 <= n
+        assert (i1 - i0) * (j1 - j0) <= rnn._BLOCK_ELEMS or i1 - i0 == 1
+        cover[i0:i1, j0:j1] += 1
+    assert np.all(cover == 1)
+    if len(tiles) > 2 * rnn._TAIL_TILES:  # the tail is split in quarters
+        sizes = [(i1 - i0) * (j1 - j0) for i0, i1, j0, j1 in tiles]
+        assert max(sizes[-3 * rnn._TAIL_TILES:]) <= max(sizes) // 4 + n
+
+
+@pytest.mark.parametrize("act", ["tanh", "gaussian"])
+def test_tiled_linearization_and_outputs_equal_untiled(monkeypatch, act):
+    """jvp, jvp_neurons, vjp, forward and the gradient assembled from many tiles."""
+    w, U, c, X, Y = problem(20, m=7, n=5, T=4, d=2)
+    rng = np.random.default_rng(3)
+    vw, vU, cot = rng.standard_normal(7), rng.standard_normal((7, 2)), rng.standard_normal((5, 4))
+
+    def everything():
+        lin = rnn.linearize(w, U, c, X, act)
+        return (lin.f0, lin.jvp(vw, vU), lin.jvp_neurons(vw, vU), *lin.vjp(cot),
+                rnn.forward(w, U, c, X, act), *rnn.loss_and_grad(w, U, c, X, Y, act)[1:])
+
+    ref = everything()
+    monkeypatch.setattr(rnn, "_BLOCK_ELEMS", 4)
+    monkeypatch.setattr(rnn, "_TILE_SAMPLES", 2)
+    # (2 neurons × 2 samples) tiles, edges smaller, the last 4 split in up to four
+    assert len(rnn._blocks(np, 7, 5)) == 12 + 3
+    for a, b in zip(everything(), ref, strict=True):
+        assert a.shape == b.shape and rel(a, b) < 1e-13
 
 
 # --------------------------------------------------------------------------
@@ -240,6 +280,36 @@ def test_no_m_n_T_d_tensor_is_formed():
         tracemalloc.stop()
     mnTd = m * n * T * d * 8
     assert peak < mnTd / 8, (peak, mnTd)
+
+
+@pytest.mark.parametrize("act,kinds", [("tanh", 1), ("logistic", 1), ("gaussian", 2)])
+def test_tape_keeps_sigma_prime_only_where_it_is_not_a_polynomial_in_sigma(act, kinds):
+    """tanh, logistic: σ' = P(σ) (derived), so the tape is m·n·T floats; Gaussian keeps σ' too."""
+    w, U, c, X, Y = problem(19, m=10, n=6, T=5, d=3)
+    ws = rnn.Workspace()
+    R, gw, gU = rnn.loss_and_grad(w, U, c, X, Y, act, workspace=ws)
+    assert ws.nbytes == kinds * 10 * 6 * 5 * 8
+    R0, gw0, gU0 = rnn.loss_and_grad(w, U, c, X, Y, act)
+    assert R == R0 and np.array_equal(gw, gw0) and np.array_equal(gU, gU0)
+
+
+def test_saturated_neurons_raise_no_floating_point_event():
+    """|z| far beyond tanh's clamp (exp(−2|z|) would underflow): the NumPy path gives
+    the array-API path's numbers and no event, even with every FP event raising."""
+    xps = pytest.importorskip("array_api_strict")
+    w, U, c, X, Y = problem(21, m=8, n=6, T=5, d=3)
+    U = U * 1e3
+    U[0] = 1e306  # |s| near the top of the double range
+    with np.errstate(all="raise"):
+        R, gw, gU = rnn.loss_and_grad(w, U, c, X, Y, "tanh")
+        f = rnn.forward(w, U, c, X, "tanh")
+    args = [xps.asarray(a, dtype=xps.float64) for a in (w, U, c, X, Y)]
+    R0, gw0, gU0 = rnn.loss_and_grad(*args, "tanh")
+    assert np.all(np.isfinite(gw)) and np.all(np.isfinite(gU))
+    assert R == pytest.approx(R0, rel=1e-13)
+    assert np.array_equal(f, rnn.to_numpy(rnn.forward(*args[:4], "tanh")))
+    assert np.max(np.abs(gw - rnn.to_numpy(gw0))) <= 1e-13 * np.max(np.abs(gw))
+    assert np.max(np.abs(gU - rnn.to_numpy(gU0))) <= 1e-13 * np.max(np.abs(gU))
 
 
 # --------------------------------------------------------------------------

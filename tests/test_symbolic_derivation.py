@@ -114,3 +114,35 @@ def test_generated_sensitivities_match_finite_differences(name, T, w, u, seed):
                     scale = max(max(abs(v) for row in sens[t][2] for v in row), mpmath.mpf(1))
                     assert abs(Hab - fd) / scale < mpmath.mpf("1e-25"), (
                         name, T, w, u, seed, t, (a, b), Hab, fd)
+
+
+def test_reverse_mode_templates_through_the_pre_activation():
+    """dz_* are sympy's partials of the z template; adj_z is the chain rule through
+    σ and z_{t+1}, and agrees with the independently derived dh_* partials."""
+    t = derive()
+    w, hprev, s, s1 = sp.symbols("w hprev s s1", real=True)
+    pnext, cot = sp.symbols("pnext cot", real=True)
+    z = t["z"].expr
+    assert sp.expand(z - (w * hprev + s)) == 0
+    for name, var in (("dz_dhprev", hprev), ("dz_dw", w), ("dz_ds", s)):
+        assert sp.expand(t[name].expr - sp.diff(z, var)) == 0, name
+    # p_t = ∂L/∂z_t with L = cot·h_t + pnext·z_{t+1}: dh_t/dz_t = σ' = dh_ds, and
+    # ∂z_{t+1}/∂z_t = dh_dhprev (h_t seen by the next step through w)
+    adj = t["adj_z"].expr
+    ref = cot * t["dh_ds"].expr + pnext * t["dh_dhprev"].expr
+    assert sp.expand(adj - ref) == 0
+    # kept factored: one product by σ' per element
+    assert adj.is_Mul and s1 in adj.args
+    # the generated in-place twins compute the same numbers
+    import numpy as np
+
+    cf = cell_functions()
+    rng = np.random.default_rng(0)
+    A = {a: rng.standard_normal((3, 5)) for a in ("s1", "w", "pnext", "cot", "hprev", "s")}
+    for name in ("adj_z", "z"):
+        args = [A[a] for a in t[name].args]
+        out = (np.empty((3, 5)),)
+        f = getattr(cf, f"{name}_into")
+        f(*args, out=out, tmp=[np.empty((3, 5)) for _ in range(f.ntmp)], ns=np)
+        np.testing.assert_allclose(out[0], getattr(cf, name)(*args, ns=np), rtol=1e-15,
+                                   atol=1e-15)

@@ -81,7 +81,7 @@ def test_bench_loss_and_grad_numpy(benchmark, problem):
     assert np.isfinite(R)
     peak = numpy_peak_bytes(lambda: rnn.loss_and_grad(*problem))
     _info(benchmark, benchmark.stats.stats.min, peak_bytes_tracemalloc=peak,
-          tape_bytes=2 * WORK * 8, threads=rnn._default_threads())
+          tape_bytes=WORK * 8, threads=rnn._default_threads())
 
 
 def test_bench_loss_and_grad_numpy_workspace(benchmark, problem):
