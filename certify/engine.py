@@ -687,7 +687,23 @@ def point_lower(st: StepEnclosure, v_eig=None):
 # engines behind one interface
 
 
-class IVEngine:
+class EngineBase:
+    """What every trusted engine builds on its own ``box`` and ``norm_bounds``."""
+
+    def box_bounds(self, box_lo, box_hi, xs, u0, ru, need_L, need_B):
+        """Upper bounds (mpf or None) of sup‖g_t‖, sup‖H_t‖ over the box, t < len(need_L)."""
+        T = max([t + 1 for t in range(len(need_L)) if need_L[t] or need_B[t]], default=0)
+        if T == 0:
+            return [None] * len(need_L), [None] * len(need_B)
+        sts = self.box(box_lo, box_hi, xs, u0, ru, T)
+        UL = [None] * len(need_L)
+        UB = [None] * len(need_B)
+        for t in range(T):
+            UL[t], UB[t] = self.norm_bounds(sts[t], need_L[t], need_B[t])
+        return UL, UB
+
+
+class IVEngine(EngineBase):
     """The trusted engine: mpmath.iv with the tight activation enclosures."""
 
     name = "mpmath.iv"
@@ -709,18 +725,6 @@ class IVEngine:
     def norm_bounds(self, st, need_L=True, need_B=True, vertex=True):
         """Upper bounds (mpf) of ‖g_t‖₂, ‖H_t‖₂ over the box of ``st`` (:func:`norm_bounds`)."""
         return norm_bounds(st, need_L, need_B, vertex)
-
-    def box_bounds(self, box_lo, box_hi, xs, u0, ru, need_L, need_B):
-        """Upper bounds (mpf or None) of sup‖g_t‖, sup‖H_t‖ over the box, t < len(need_L)."""
-        T = max([t + 1 for t in range(len(need_L)) if need_L[t] or need_B[t]], default=0)
-        if T == 0:
-            return [None] * len(need_L), [None] * len(need_B)
-        sts = self.box(box_lo, box_hi, xs, u0, ru, T)
-        UL = [None] * len(need_L)
-        UB = [None] * len(need_B)
-        for t in range(T):
-            UL[t], UB[t] = self.norm_bounds(sts[t], need_L[t], need_B[t])
-        return UL, UB
 
     def point(self, theta, xs, steps):
         return enclose_point(self.enc, theta, xs, steps)
@@ -756,6 +760,8 @@ def _flint_engine(act):
     try:
         from .engine_flint import FlintEngine
     except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "flint":
+            raise  # a defect of ours, not a missing package: keep the traceback
         raise EngineUnavailable(f"interval engine 'python-flint' needs the python-flint "
                                 f"package, which is not installed ({exc}); "
                                 f"{FLINT_HINT}") from None

@@ -102,6 +102,7 @@ from .engine import (
     SQUARINGS,
     VERTEX_MAX_P,
     Dual,
+    EngineBase,
     NumberSystem,
     StepEnclosure,
     _signs,
@@ -860,7 +861,7 @@ def _nonneg_lower(x) -> mpf:
 # the engine
 
 
-class FlintEngine:
+class FlintEngine(EngineBase):
     """Trusted engine in Arb ball arithmetic (python-flint); the interface of
     :class:`certify.engine.IVEngine`."""
 
@@ -885,18 +886,6 @@ class FlintEngine:
 
     def norm_bounds(self, st, need_L=True, need_B=True, vertex=True):
         return norm_bounds(st, need_L, need_B, vertex, self.prec)
-
-    def box_bounds(self, box_lo, box_hi, xs, u0, ru, need_L, need_B):
-        """Upper bounds (mpf or None) of sup‖g_t‖, sup‖H_t‖ over the box, t < len(need_L)."""
-        T = max([t + 1 for t in range(len(need_L)) if need_L[t] or need_B[t]], default=0)
-        if T == 0:
-            return [None] * len(need_L), [None] * len(need_B)
-        sts = self.box(box_lo, box_hi, xs, u0, ru, T)
-        UL = [None] * len(need_L)
-        UB = [None] * len(need_B)
-        for t in range(T):
-            UL[t], UB[t] = self.norm_bounds(sts[t], need_L[t], need_B[t])
-        return UL, UB
 
     def point(self, theta, xs, steps):
         return enclose_point(self.system, theta, xs, steps)

@@ -115,8 +115,21 @@ def test_missing_python_flint_is_a_clear_error(monkeypatch):
     why = engine_unavailable("flint")
     assert why and "python-flint" in why and "not installed" in why and "\n" not in why
     assert engine_unavailable("mpmath.iv") is None
-    monkeypatch.setitem(sys.modules, "certify.engine_flint", None)  # import fails
+    monkeypatch.delitem(sys.modules, "certify.engine_flint", raising=False)
+    monkeypatch.setitem(sys.modules, "flint", None)  # `import flint` fails
     with pytest.raises(EngineUnavailable, match="python-flint package"):
+        engine_mod._flint_engine("tanh")
+
+
+def test_an_import_error_of_ours_is_not_reported_as_a_missing_package(monkeypatch):
+    """Only a failing ``import flint`` means "not installed"; any other ImportError
+    (a defect in certify.engine_flint) keeps its traceback."""
+    import sys
+
+    import certify.engine as engine_mod
+
+    monkeypatch.setitem(sys.modules, "certify.engine_flint", None)
+    with pytest.raises(ImportError):  # EngineUnavailable is a ValueError
         engine_mod._flint_engine("tanh")
 
 

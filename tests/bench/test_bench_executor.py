@@ -45,19 +45,8 @@ def problem():
 
 
 def torch_loss_and_grad(torch, w, U, c, X, Y):
-    """The same model, written directly in torch, differentiated by autograd."""
-    w = torch.tensor(w, requires_grad=True)
-    U = torch.tensor(U, requires_grad=True)
-    c, X, Y = torch.tensor(c), torch.tensor(X), torch.tensor(Y)
-    m = w.shape[0]
-    h = torch.zeros(X.shape[0], m, dtype=torch.float64)
-    outs = []
-    for t in range(X.shape[1]):
-        h = torch.tanh(w * h + X[:, t, :] @ U.T)
-        outs.append(h @ c / math.sqrt(m))
-    R = 0.5 * ((torch.stack(outs, 1) - Y) ** 2).mean()
-    R.backward()
-    return R.item(), w.grad, U.grad
+    """The same model, written directly in torch, differentiated by autograd (CPU)."""
+    return _torch_autograd_on(torch, *(torch.tensor(a) for a in (w, U, c, X, Y)))
 
 
 def numpy_peak_bytes(fn) -> int:
@@ -136,3 +125,113 @@ def test_ratio_vs_torch(benchmark, problem):
     assert ratio >= RATIO_TARGET, (
         f"loss_and_grad is {ratio:.2f}x torch autograd (target ≥ {RATIO_TARGET}x): "
         f"numpy {best['numpy']:.3f} s, torch {best['torch']:.3f} s")
+
+
+# --------------------------------------------------------------------------
+# the array-API backends: rnn.loss_and_grad itself on torch (CPU / CUDA) and
+# CuPy, each against torch autograd on the same device, measured in the same run
+
+
+def _cuda_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+def _backend_ratio(benchmark, ours, reference, sync, device):
+    """Interleaved best-of-REPS of ``ours`` (rnn on the backend) and ``reference``."""
+    best = {"ours": math.inf, "reference": math.inf}
+    for f in (ours, reference):  # warm-up (and CUDA kernel compilation)
+        f()
+        sync()
+
+    def measure():
+        for _ in range(REPS):
+            for k, f in (("ours", ours), ("reference", reference)):
+                t0 = time.perf_counter()
+                f()
+                sync()
+                best[k] = min(best[k], time.perf_counter() - t0)
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    _info(benchmark, best["ours"], device=device, rnn_best_s=best["ours"],
+          torch_autograd_best_s=best["reference"],
+          ratio_torch_autograd_over_rnn=best["reference"] / best["ours"])
+
+
+def _torch_problem(torch, problem, device):
+    return [torch.asarray(a, dtype=torch.float64, device=device) for a in problem]
+
+
+def _torch_autograd_on(torch, tw, tU, tc, tX, tY):
+    """The reference model of ``torch_loss_and_grad`` on tensors already on a device."""
+    w = tw.detach().clone().requires_grad_(True)
+    U = tU.detach().clone().requires_grad_(True)
+    m = w.shape[0]
+    h = torch.zeros(tX.shape[0], m, dtype=torch.float64, device=tX.device)
+    outs = []
+    for t in range(tX.shape[1]):
+        h = torch.tanh(w * h + tX[:, t, :] @ U.T)
+        outs.append(h @ tc / math.sqrt(m))
+    R = 0.5 * ((torch.stack(outs, 1) - tY) ** 2).mean()
+    R.backward()
+    return R.item(), w.grad, U.grad
+
+
+def test_bench_rnn_torch_backend_cpu(benchmark, problem):
+    """rnn.loss_and_grad on torch CPU tensors (array-API path, one block) vs autograd."""
+    torch = pytest.importorskip("torch")
+    benchmark.group = "loss_and_grad-backends"
+    tp = _torch_problem(torch, problem, "cpu")
+    R, gw, _ = rnn.loss_and_grad(*tp)
+    R0, gw0, _ = rnn.loss_and_grad(*problem)
+    assert R == pytest.approx(R0, rel=1e-12)
+    assert np.max(np.abs(gw.numpy() - gw0)) <= 1e-10 * np.max(np.abs(gw0))
+    _backend_ratio(benchmark, lambda: rnn.loss_and_grad(*tp),
+                   lambda: _torch_autograd_on(torch, *tp), lambda: None, "cpu")
+
+
+@pytest.mark.gpu
+def test_bench_rnn_torch_backend_cuda(benchmark, problem):
+    torch = _cuda_torch()
+    if torch is None:
+        pytest.skip("no CUDA device (torch.cuda unavailable)")
+    benchmark.group = "loss_and_grad-backends"
+    tp = _torch_problem(torch, problem, "cuda")
+    R, gw, _ = rnn.loss_and_grad(*tp)
+    R0, gw0, _ = rnn.loss_and_grad(*problem)
+    assert R == pytest.approx(R0, rel=1e-12)
+    assert np.max(np.abs(gw.cpu().numpy() - gw0)) <= 1e-10 * np.max(np.abs(gw0))
+    _backend_ratio(benchmark, lambda: rnn.loss_and_grad(*tp),
+                   lambda: _torch_autograd_on(torch, *tp), torch.cuda.synchronize,
+                   torch.cuda.get_device_name())
+
+
+@pytest.mark.gpu
+def test_bench_rnn_cupy_backend(benchmark, problem):
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception:  # noqa: BLE001 - any CUDA runtime error means no usable device
+        pytest.skip("no CUDA device")
+    torch = _cuda_torch()
+    if torch is None:
+        pytest.skip("the reference (torch autograd on CUDA) is unavailable")
+    benchmark.group = "loss_and_grad-backends"
+    cpp = [cp.asarray(a) for a in problem]
+    R, gw, _ = rnn.loss_and_grad(*cpp)
+    R0, gw0, _ = rnn.loss_and_grad(*problem)
+    assert R == pytest.approx(R0, rel=1e-12)
+    assert np.max(np.abs(cp.asnumpy(gw) - gw0)) <= 1e-10 * np.max(np.abs(gw0))
+    tp = _torch_problem(torch, problem, "cuda")
+
+    def sync():
+        cp.cuda.Device().synchronize()
+        torch.cuda.synchronize()
+
+    _backend_ratio(benchmark, lambda: rnn.loss_and_grad(*cpp),
+                   lambda: _torch_autograd_on(torch, *tp), sync,
+                   torch.cuda.get_device_name())
