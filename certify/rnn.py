@@ -233,6 +233,11 @@ class _Ctx:
         self.n, self.T, self.d = n, T, d
         # the tape keeps σ(z_t); σ'(z_t) too only where it is not a polynomial in σ
         self.keep_s1 = not getattr(act, "D1_OF_D0", False)
+        # σ(z) = F(k·z) (symbolic.activations.scaled_form): where the tape needs
+        # σ only, the NumPy forward pass forms y = k·z from k·w and k·u (exact:
+        # k is ± a power of two) and evaluates F, two elementwise passes fewer
+        zs = getattr(act, "Z_SCALE", None)
+        self.z_scale = zs if zs is not None and not self.keep_s1 else None
         self.dz_ds = cell.dz_ds(ns=xp)  # ∂z/∂s: the constant 1 (derived)
         # X as (T, d, n) for S = U Xᵀ per step (NumPy: also for the gU matmuls),
         # and as (T, n, d) for the gU matmuls elsewhere
@@ -240,6 +245,8 @@ class _Ctx:
             self.XT = np.ascontiguousarray(np.transpose(X, (1, 2, 0)))
             self._XTc: dict = {}
             fns = [cell.z_into, cell.adj_z_into, act.d0_into_noclamp, act.d01_into_noclamp]
+            if self.z_scale is not None:
+                fns.append(act.d0_into_scaled)
             if not self.keep_s1:
                 fns.append(act.d1_of_d0_into)
             self.ntmp = max(f.ntmp for f in fns)
@@ -300,6 +307,13 @@ def _forward_block_np(ctx: _Ctx, w, U, c, j0: int, j1: int, tape=None):
     act, cell = ctx.act, ctx.cell
     b, nc, T = w.shape[0], j1 - j0, ctx.T
     XT = ctx.XT_chunk(j0, j1)
+    k = ctx.z_scale  # set only where the tape keeps no σ'
+    if k is not None and _scalable(k, w, U):
+        # y_t = k·z_t bit for bit: the derived z = w h + s is linear in (w, s)
+        # (tested), and scaling by k = ±2^j, j ≥ 0, commutes with every rounding
+        w, U = w * k, U * k
+    else:
+        k = None
     W = np.empty((b, nc))
     W[...] = w[:, None]  # w broadcast once: contiguous products afterwards
     S, Z = _scratch(b, nc, 2)
@@ -323,13 +337,28 @@ def _forward_block_np(ctx: _Ctx, w, U, c, j0: int, j1: int, tape=None):
             z = Z
         dst = H[t % 2] if tape is None else H[t]
         with np.errstate(under="ignore", over="ignore"):
-            if S1 is None:
+            if k is not None:  # σ(z) = F(y), y = k·z; exp(y) may overflow to inf
+                act.d0_into_scaled(z, out=(dst,), tmp=tmp, ns=np)
+            elif S1 is None:
                 sig0(z, out=(dst,), tmp=tmp, ns=np)
             else:
                 sig01(z, out=(dst, S1[t]), tmp=tmp, ns=np)
         np.matmul(c, dst, out=F[t])
         h = dst
     return F
+
+
+    k = ctx.z_scale  # set only where the tape keeps no σ'
+    if k is not None and _scalable(k, w, U):
+        # y_t = k·z_t bit for bit: the derived z = w h + s is linear in (w, s)
+        # (tested), and scaling by k = ±2^j, j ≥ 0, commutes with every rounding
+        w, U = w * k, U * k
+    else:
+        k = None
+def _scalable(k: float, w, U) -> bool:
+    """k·w and k·U stay finite (and s = k·U x short of overflow) with a wide margin."""
+    lim = 2.0**1000 / abs(k)
+    return bool(np.all(np.abs(w) < lim)) and bool(np.all(np.abs(U) < lim))
 
 
 def _backward_block_np(ctx: _Ctx, w, j0: int, j1: int, tape, cot, t_first: int):

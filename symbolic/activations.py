@@ -29,6 +29,7 @@ on its tape and recompute σ'(z_t) from it.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -287,6 +288,47 @@ def sign_form(expr):
     import sympy as sp
 
     return expr.replace(copysign_function(), lambda x, y: sp.sign(y) * x)
+
+
+@lru_cache(maxsize=64)
+def scaled_form(source: str):
+    """``(k, F)`` with σ(z) = F(k·z) and F built on one ``exp(y)``, or None.
+
+    Derived, not looked up: every tanh(a) of σ is written 1 − 2/(1 + exp(2a))
+    (= tanh(a) for real a), and σ must then contain exactly one exp atom
+    ``exp(k·z)`` with k = ±2^j, j ≥ 0 (so that k·w and k·s are exact in
+    floating point short of overflow, and the caller's y = k·w·h + k·s is k·z
+    bit for bit);
+    F(y) = σ(y/k) in that form, accepted only if ``simplify(F(k·z) − σ(z)) == 0``.
+    tanh gives (2, 1 − 2/(1 + exp(y))), logistic (−1, 1/(1 + exp(y))); Gaussian
+    none.  For observed numbers only, on NumPy's hot path: the forward pass
+    forms y directly (the scaled weights cost nothing per element) and F needs
+    three elementwise passes besides the exp, against five for
+    :func:`array_form`.  In floating point F(y) is accurate to a few roundings
+    of 1 in absolute terms (not relatively near σ = 0); exp(y) may overflow to
+    inf for y > 709, where F is at its limit (the caller ignores the flag).
+    """
+    import sympy as sp
+
+    z = symbol()
+    y = sp.Symbol("y", real=True)
+    sig = _parse(source).replace(sp.tanh, lambda a: 1 - 2 / (1 + sp.exp(2 * a)))
+    exps = sig.atoms(sp.exp)
+    if len(exps) != 1:
+        return None
+    (atom,) = exps
+    k = sp.simplify(atom.args[0] / z)
+    if not (k.is_Rational and k != 0 and k.free_symbols == set()):
+        return None
+    mant, ex = math.frexp(abs(float(k)))
+    if mant != 0.5 or ex < 1 or sp.Rational(float(k)) != k:  # ±2^j, j ≥ 0, exactly
+        return None
+    F = sig.subs(z, y / k)
+    if F.has(z) or F.atoms(sp.exp) != {sp.exp(y)}:
+        return None
+    if sp.simplify(F.subs(y, k * z) - _parse(source).rewrite(sp.exp)) != 0:
+        return None  # pragma: no cover - the rewrite is an identity
+    return k, F
 
 
 @lru_cache(maxsize=64)

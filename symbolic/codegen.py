@@ -605,7 +605,10 @@ def activation_module(source: str):
     (σ, σ', σ'') from shared transcendental calls; the in-place twins
     ``d0_into``, ``d1_into``, ``d01_into`` (:func:`emit_into`) and
     ``d0_into_noclamp``, ``d01_into_noclamp`` (the same numbers without the
-    clamp of tanh's argument, for callers that ignore underflow); where σ' is a
+    clamp of tanh's argument, for callers that ignore underflow); where σ(z) =
+    F(k·z) with one exp (:func:`symbolic.activations.scaled_form`),
+    ``Z_SCALE = k`` and ``d0_into_scaled(y)`` = F(y), else ``Z_SCALE = None``;
+    where σ' is a
     polynomial in σ (:func:`symbolic.activations.derivative_in_sigma`),
     ``D1_OF_D0 = True`` and ``d1_of_d0_array(s0)``, ``d1_of_d0_into`` give σ'
     from s0 = σ(z); plus ``tail{k}_{pos,neg}`` factor forms for the tail-sign
@@ -614,7 +617,7 @@ def activation_module(source: str):
     def build():
         import sympy as sp
 
-        from .activations import _derivative, derivative_in_sigma
+        from .activations import _derivative, derivative_in_sigma, scaled_form
 
         parts = [f"SOURCE = {source!r}\n"]
         for k in range(4):
@@ -631,6 +634,12 @@ def activation_module(source: str):
         # for callers that ignore the underflow flag
         parts.append(emit_into("d0_into_noclamp", ("z",), ds[0], clamp=False))
         parts.append(emit_into("d01_into_noclamp", ("z",), sp.Tuple(*ds[:2]), clamp=False))
+        # σ(z) = F(k·z) with one exp (tanh: k = 2, F = 1 − 2/(1 + exp(y))): the
+        # forward pass forms y = k·z from scaled weights and calls d0_into_scaled
+        sf = scaled_form(source)
+        parts.append(f"Z_SCALE = {None if sf is None else float(sf[0])!r}\n")
+        if sf is not None:
+            parts.append(emit_into("d0_into_scaled", ("y",), sf[1]))
         p1 = derivative_in_sigma(source)
         parts.append(f"D1_OF_D0 = {p1 is not None}\n")
         if p1 is not None:

@@ -469,3 +469,97 @@ def test_unclamped_forms_are_the_clamped_ones_without_tanh(act):
     for name in ("d0_into", "d01_into"):
         body = src.split(f"def {name}(")[1].split("\n\n")[0]
         assert src.split(f"def {name}_noclamp(")[1].split("\n\n")[0] == body
+
+
+# --------------------------------------------------------------------------
+# the scaled form σ(z) = F(k·z) of NumPy's forward pass
+
+
+@pytest.mark.parametrize("source,expect", [
+    ("tanh(z)", (2, "1 - 2/(exp(y) + 1)")),
+    ("1/(1 + exp(-z))", (-1, "1/(exp(y) + 1)")),
+    ("tanh(z/2)", (1, "1 - 2/(exp(y) + 1)")),
+    ("exp(-z**2/2)", None),  # not one exp of a multiple of z
+    ("tanh(3*z)", None),  # k = 6: k·w would not be exact
+    ("tanh(z/4)", None),  # k = 1/2: k·w may lose bits of a subnormal
+    ("z/(1 + exp(-z))", (-1, "-y/(exp(y) + 1)")),  # swish: z outside the exp is fine
+    ("tanh(z) + tanh(2*z)", None),  # two exp atoms
+])
+def test_scaled_form_is_derived_and_proved(source, expect):
+    from symbolic.activations import scaled_form
+
+    got = scaled_form(source)
+    if expect is None:
+        assert got is None
+        return
+    k, F = got
+    y = sp.Symbol("y", real=True)
+    assert k == expect[0] and sp.simplify(F - sp.sympify(expect[1], locals={"y": y})) == 0
+    z = symbol()
+    # the identity, checked again by an independent route: numbers at 50 digits
+    f = sp.lambdify(z, sp.sympify(source, locals={"z": z}), "mpmath")
+    g = sp.lambdify(y, F, "mpmath")
+    with mpmath.workdps(50):
+        for v in ("-7.3", "-0.01", "0", "0.5", "3.25", "19"):
+            a = mpmath.mpf(v)
+            assert abs(f(a) - g(k * a)) < mpmath.mpf(10) ** -45
+
+
+def test_z_template_is_linear_in_w_and_s():
+    """What lets NumPy's forward pass form y = k·z from k·w and k·s."""
+    from symbolic.cell import derive
+
+    t = derive()["z"]
+    k = sp.Symbol("k", real=True)
+    syms = {str(s): s for s in t.expr.free_symbols}
+    w, s = syms["w"], syms["s"]
+    scaled = t.expr.subs({w: k * w, s: k * s}, simultaneous=True)
+    assert sp.expand(scaled - k * t.expr) == 0
+
+
+@pytest.mark.parametrize("act", ["tanh", "logistic"])
+def test_scaled_into_is_accurate_finite_and_one_exp(act):
+    gen = activation_functions(act)
+    assert gen.Z_SCALE in (2.0, -1.0)
+    src = Path(gen.__file__).read_text().split("def d0_into_scaled(")[1].split("\n\n")[0]
+    assert src.count("ns.exp(") == 1 and src.count("ns.") == 4 - (act == "logistic")
+    rng = np.random.default_rng(5)
+    z = np.concatenate([np.linspace(-40, 40, 4001), rng.standard_normal(3000) * 1e-6,
+                        [0.0, 5e-324, -5e-324, 1e-300, 400.0, -400.0, 1e300, -1e300,
+                         np.inf, -np.inf]])
+    y = z * gen.Z_SCALE
+    out, tmp = np.empty_like(z), [np.empty_like(z) for _ in range(gen.d0_into_scaled.ntmp)]
+    with np.errstate(over="ignore"):  # exp(y) → inf for y > 709: F is at its limit
+        gen.d0_into_scaled(y, out=(out,), tmp=tmp, ns=np)
+    assert np.all(np.isfinite(out))
+    f = (lambda a: mpmath.tanh(a)) if act == "tanh" else (lambda a: 1 / (1 + mpmath.exp(-a)))
+    with mpmath.workdps(40):
+        ref = np.array([float(f(mpmath.mpf(float(v)))) if np.isfinite(v)
+                        else float(np.sign(v)) if act == "tanh" else float(v > 0) for v in z])
+    err = np.abs(out - ref)
+    assert np.max(err) <= 4 * U, (np.max(err), z[np.argmax(err)])
+
+
+def test_numpy_forward_uses_the_scaled_form_and_keeps_its_accuracy():
+    """tanh: σ from F(2z) on NumPy's path, within a few roundings of the array-API path
+    (the clamped form), for the outputs and the exact gradient alike."""
+    from certify import rnn
+
+    rng = np.random.default_rng(6)
+    m, n, T, d = 40, 24, 9, 3
+    w, Uw = rng.uniform(-1, 1, m), rng.standard_normal((m, d)) * 3
+    c = rng.choice([-1.0, 1.0], m)
+    X, Y = rng.standard_normal((n, T, d)) / 2, rng.standard_normal((n, T))
+    ctx = rnn._Ctx(np, rnn._activation("tanh"), X)
+    assert ctx.z_scale == 2.0
+    xps = pytest.importorskip("array_api_strict")
+    args = [xps.asarray(a) for a in (w, Uw, c, X, Y)]
+    f = rnn.forward(w, Uw, c, X)
+    f0 = rnn.to_numpy(rnn.forward(*args[:4]))
+    assert np.max(np.abs(f - f0)) <= 4 * U * m / math.sqrt(m)
+    R, gw, gU = rnn.loss_and_grad(w, Uw, c, X, Y)
+    R0, gw0, gU0 = rnn.loss_and_grad(*args)
+    assert R == pytest.approx(R0, rel=1e-13)
+    assert np.max(np.abs(gw - rnn.to_numpy(gw0))) <= 1e-13 * np.max(np.abs(gw))
+    # huge weights: no scaling (k·u would overflow), the unscaled form instead
+    assert not rnn._scalable(2.0, w, Uw * 2.0**1000)

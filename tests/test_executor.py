@@ -376,3 +376,15 @@ def test_final_step_loss_run():
     E0 = np.mean(np.abs(r[:, -1])) * B[-1] * res.psi[0] / (2 * math.sqrt(ini.width))
     assert res.E[0] == pytest.approx(E0, rel=1e-12)
     assert res.apriori["eta_L2"] == pytest.approx(0.5 * L[-1] ** 2)
+
+
+def test_projection_onto_a_ball_of_a_few_ulps():
+    """Found by hypothesis: ru = 3.3e-15 around u0 = 9 (ulp 1.8e-15) — no shrink of a
+    far point rounds inside; the projection still lands inside (on the centre)."""
+    w0, U0 = np.zeros(1), np.full((1, 4), 9.0)
+    for Ua in (np.zeros((1, 4)), np.full((1, 4), 1e6), U0 + 1e-14):
+        pw, pU = projection.project(w0, Ua, w0, U0, 0.0, 3.2930143420368975e-15)
+        assert projection.contains(pw, pU, w0, U0, 0.0, 3.2930143420368975e-15)
+        assert np.max(np.abs(pU - U0)) <= 4e-15
+        again = projection.project(pw, pU, w0, U0, 0.0, 3.2930143420368975e-15)
+        assert np.array_equal(again[1], pU)
