@@ -35,8 +35,11 @@ neurons)`` matmul per step.  With NumPy the tiles run on a thread pool (NumPy
 releases the GIL) and every elementwise pass is one ufunc call into a
 preallocated buffer: the generated ``*_into`` twins of the templates and of σ
 (:func:`symbolic.codegen.emit_into`), which write h_t straight into the tape;
-σ is one ``exp`` per neuron·sample·step for tanh (see
-:func:`symbolic.activations.array_form`); no matmul is large enough to wake
+σ is one ``exp`` per neuron·sample·step for tanh: where σ(z) = F(k·z) with one
+exp (:func:`symbolic.activations.scaled_form`; tanh: k = 2, F(y) = 1 −
+2/(1 + exp(y)), three passes besides the exp) the forward pass forms y = k·z
+directly from k·w and k·u (exact, k = ±2^j), else it uses
+:func:`symbolic.activations.array_form`; no matmul is large enough to wake
 OpenBLAS's own threads.  The tile partition does not depend on the number of
 threads and partial sums are added in a fixed order, so results are bitwise
 identical for any ``threads``.
