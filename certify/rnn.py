@@ -79,8 +79,6 @@ LOSSES = ("all-steps", "final-step")
 _BLOCK_ELEMS = 1 << 16
 #: widest tile in samples (see :func:`_blocks`)
 _TILE_SAMPLES = 128
-#: number of final tiles that are split in four (see :func:`_blocks`)
-_TAIL_TILES = 4
 
 
 # --------------------------------------------------------------------------
@@ -156,29 +154,24 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 def _blocks(xp, m: int, n: int):
     """Tiles ``[(i0, i1, j0, j1), ...]`` of neurons × samples.
 
-    NumPy: tiles of about ``_BLOCK_ELEMS`` (neuron, sample) pairs, at most
-    ``_TILE_SAMPLES`` samples wide (measured on the benchmark problem: a
-    (512, 128) tile beats (64, 512) and (128, 256) ones by 5-10%, mostly
-    through faster small matmuls and fewer calls per element); one tile
-    elsewhere.  The partition depends on (m, n) only, never on the number of
-    threads.
+    NumPy: tiles of at most ``_BLOCK_ELEMS`` (neuron, sample) pairs, at most
+    ``_TILE_SAMPLES`` samples wide, the neurons split into blocks of equal size
+    (±1), so that the tiles are alike and a power-of-two number of threads
+    finishes together; one tile elsewhere.  Measured on the benchmark problem
+    (2 cores): (512, 128) tiles beat (64, 512) and (128, 256) ones by 5-10%
+    (faster small matmuls, fewer calls per element), and splitting the last
+    tiles in quarters to even out the threads' finish cost 7% (the quarter
+    tiles pay the per-call overhead four times).  The partition depends on
+    (m, n) only, never on the number of threads.
     """
     if not _is_np(xp):
         return [(0, m, 0, n)]
     chunks = max(1, -(-n // _TILE_SAMPLES))
     nc = -(-n // chunks)
-    size = max(1, min(m, _BLOCK_ELEMS // nc))
-    tiles = [(i, min(i + size, m), j, min(j + nc, n))
-             for j in range(0, n, nc) for i in range(0, m, size)]
-    # the last tiles run in quarters: the threads then finish within a quarter
-    # tile of each other (the pool hands tiles out in this order)
-    if len(tiles) <= 2 * _TAIL_TILES:
-        return tiles
-    head, tail = tiles[:-_TAIL_TILES], []
-    for i0, i1, j0, j1 in tiles[-_TAIL_TILES:]:
-        cuts = sorted({i0 + (i1 - i0) * k // 4 for k in range(4)} | {i1})
-        tail += [(a, b, j0, j1) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-    return head + tail
+    nb = -(-m // max(1, min(m, _BLOCK_ELEMS // nc)))  # neuron blocks
+    cuts = [m * k // nb for k in range(nb + 1)]
+    return [(cuts[k], cuts[k + 1], j, min(j + nc, n))
+            for j in range(0, n, nc) for k in range(nb)]
 
 
 def _map(xp, fn, items, threads):

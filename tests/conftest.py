@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Hypothesis: random exploration on a developer's machine (it found real defects
+# there), fixed examples in CI (``CI`` set), so that a CI failure is a change's
+# doing and reruns the same; every failure prints the blob that reproduces it.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 BUILTINS = ("tanh", "logistic", "gaussian")
 

@@ -195,9 +195,9 @@ def test_tiles_cover_every_neuron_sample_pair_once(m, n):
         assert (i1 - i0) * (j1 - j0) <= rnn._BLOCK_ELEMS or i1 - i0 == 1
         cover[i0:i1, j0:j1] += 1
     assert np.all(cover == 1)
-    if len(tiles) > 2 * rnn._TAIL_TILES:  # the tail is split in quarters
-        sizes = [(i1 - i0) * (j1 - j0) for i0, i1, j0, j1 in tiles]
-        assert max(sizes[-3 * rnn._TAIL_TILES:]) <= max(sizes) // 4 + n
+    # neuron blocks of equal size (±1): alike tiles for the thread pool
+    rows = sorted({i1 - i0 for i0, i1, _, _ in tiles})
+    assert rows[-1] - rows[0] <= 1
 
 
 @pytest.mark.parametrize("act", ["tanh", "gaussian"])
@@ -215,8 +215,8 @@ def test_tiled_linearization_and_outputs_equal_untiled(monkeypatch, act):
     ref = everything()
     monkeypatch.setattr(rnn, "_BLOCK_ELEMS", 4)
     monkeypatch.setattr(rnn, "_TILE_SAMPLES", 2)
-    # (2 neurons × 2 samples) tiles, edges smaller, the last 4 split in up to four
-    assert len(rnn._blocks(np, 7, 5)) == 12 + 3
+    # 4 neuron blocks (1, 2, 2, 2) × 3 sample chunks (2, 2, 1)
+    assert len(rnn._blocks(np, 7, 5)) == 12
     for a, b in zip(everything(), ref, strict=True):
         assert a.shape == b.shape and rel(a, b) < 1e-13
 
