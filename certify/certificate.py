@@ -180,4 +180,7 @@ def environment(backend: str, device: str, engine: str) -> dict:
         "machine": {"node": platform.node(), "system": platform.system(),
                     "arch": platform.machine(), "cpus": os.cpu_count()},
         "interval_engine": engine,
+        # mpmath's mpf kernels: "gmpy" (GMP through gmpy2, when installed) or "python";
+        # both round correctly: certified numbers agree bit for bit (test_mpmath_backends)
+        "mpmath_backend": mpmath.libmp.BACKEND,
     }

@@ -36,7 +36,7 @@ The kernels are written once, generic over a :class:`NumberSystem` (the
 interval type, its conversions, the activation enclosures and the precision):
 :class:`IVSystem` is mpmath.iv (an :class:`~certify.intervals.ActivationEnclosure`
 passed as ``enc`` means this one); :class:`certify.engine_flint.ArbSystem` is
-Arb ball arithmetic through python-flint (3–5× faster per box, 11× for the
+Arb ball arithmetic through python-flint (3–6× faster per box, 12× for the
 norm bounds, widths within 0.1% of mpmath.iv's).  Behind
 one interface (``box``, ``box_from``, ``norm_bounds``, ``box_bounds``, ``point``,
 ``point_lower``, ``membership``, ``name``) they are :class:`IVEngine`

@@ -206,7 +206,8 @@ def exact_interval(text: str):
 def man_exp(x: mpf) -> tuple[int, int]:
     """(m, e) with x = m·2^e exactly, m signed (x finite)."""
     sign, man, exp, _bc = x._mpf_
-    return (-man if sign else man), exp
+    man = int(man)  # an mpz under mpmath's gmpy2 backend: Decimal and Fraction need int
+    return (-man if sign else man), int(exp)
 
 
 def from_man_exp_signed(m: int, e: int) -> mpf:
