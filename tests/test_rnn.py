@@ -16,6 +16,7 @@ import pytest
 
 from certify import rnn
 from certify.init import symmetric_init
+from tests.gpu_util import cupy_or_skip
 
 ACTS = ("tanh", "logistic", "gaussian")
 LOSSES = ("all-steps", "final-step")
@@ -400,12 +401,7 @@ def test_torch_cuda_backend_gives_the_numpy_numbers():
 
 @pytest.mark.gpu
 def test_cupy_backend_gives_the_numpy_numbers():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception:  # noqa: BLE001 - any CUDA runtime error means no usable device
-        pytest.skip("no CUDA device")
+    cp = cupy_or_skip()
     w, U, c, X, Y = problem(17, m=64, n=32, T=12, d=5)
     R, gw, gU = rnn.loss_and_grad(*(cp.asarray(a) for a in (w, U, c, X, Y)))
     R0, gw0, gU0 = rnn.loss_and_grad(w, U, c, X, Y)

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from certify import rnn
+from tests.gpu_util import cupy_or_skip
 
 pytestmark = pytest.mark.bench
 
@@ -211,12 +212,7 @@ def test_bench_rnn_torch_backend_cuda(benchmark, problem):
 
 @pytest.mark.gpu
 def test_bench_rnn_cupy_backend(benchmark, problem):
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception:  # noqa: BLE001 - any CUDA runtime error means no usable device
-        pytest.skip("no CUDA device")
+    cp = cupy_or_skip()
     torch = _cuda_torch()
     if torch is None:
         pytest.skip("the reference (torch autograd on CUDA) is unavailable")
