@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import operator
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -272,7 +273,7 @@ class Dual:
 # number systems: what the generic kernels below need from an interval world
 
 
-class NumberSystem:
+class NumberSystem(ABC):
     """One interval world for the kernels :func:`enclose_box`, :func:`enclose_box_from`
     and :func:`enclose_point`.
 
@@ -291,8 +292,9 @@ class NumberSystem:
 
     name = "?"
 
-    def context(self):  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def context(self):
+        """A context manager that sets the system's precision and restores it on exit."""
 
 
 class IVSystem(NumberSystem):
