@@ -785,7 +785,7 @@ def _iv_task(task):
             res = bounds(sts)
             how = "own"
         else:
-            sts = eng.box_from(lo_, hi_, xs, [s.dH for s in sts_anc[:tm + 1]], tm + 1)
+            sts = eng.box_from(lo_, hi_, xs, [s.dH for s in sts_anc[:tm + 1]], tm + 1, u0, ru)
             n_cheap += 1
             res = bounds(sts)
             how = "ancestor"

@@ -594,6 +594,10 @@ class ArbSystem(NumberSystem):
             raise ArithmeticError("empty intersection of two enclosures (unsound arithmetic)")
         return a.intersection(b)
 
+    @staticmethod
+    def certainly_le(a, b) -> bool:
+        return bool(a.upper() <= b.lower())
+
     def act(self, k, z):
         return self.activation(k, z)
 
@@ -880,9 +884,10 @@ class FlintEngine(EngineBase):
         """Own-dual enclosures over the box (list of :class:`StepEnclosure` of balls)."""
         return enclose_box(self.system, box_lo, box_hi, xs, u0, ru, steps)
 
-    def box_from(self, box_lo, box_hi, xs, dH_sup, steps):
-        """Cheap enclosures over the box from ∂H over a superset (ball values)."""
-        return enclose_box_from(self.system, box_lo, box_hi, xs, dH_sup, steps)
+    def box_from(self, box_lo, box_hi, xs, dH_sup, steps, u0=None, ru=None):
+        """Cheap enclosures over the box from ∂H over a superset (ball values);
+        u0, ru: the ball the superset was narrowed to (see :func:`enclose_box_from`)."""
+        return enclose_box_from(self.system, box_lo, box_hi, xs, dH_sup, steps, u0, ru)
 
     def norm_bounds(self, st, need_L=True, need_B=True, vertex=True):
         return norm_bounds(st, need_L, need_B, vertex, self.prec)

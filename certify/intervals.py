@@ -138,10 +138,23 @@ def hull(*xs):
     return interval(min(lo(x) for x in xs), max(hi(x) for x in xs))
 
 
+def _lo_or_ninf(x) -> mpf:
+    """Lower endpoint; a NaN endpoint means "anything" and reads as −inf."""
+    a = lo(x)
+    return mpf("-inf") if a != a else a
+
+
+def _hi_or_pinf(x) -> mpf:
+    """Upper endpoint; a NaN endpoint reads as +inf."""
+    b = hi(x)
+    return mpf("inf") if b != b else b
+
+
 def intersect(x, y):
-    """x ∩ y, or None when disjoint."""
-    a = max(lo(x), lo(y))
-    b = min(hi(x), hi(y))
+    """x ∩ y, or None when certainly disjoint (a NaN endpoint is never read as
+    empty: it widens that side to infinity)."""
+    a = max(_lo_or_ninf(x), _lo_or_ninf(y))
+    b = min(_hi_or_pinf(x), _hi_or_pinf(y))
     if a > b:
         return None
     return interval(a, b)

@@ -41,6 +41,8 @@ import numpy as np
 
 from symbolic import cell_functions
 
+from .expansion import box_centres, expansion_points
+
 __all__ = [
     "IA",
     "ActivationTable",
@@ -74,7 +76,7 @@ def _dn(x):
     t = np.abs(x)
     t *= _C
     t += _TINY
-    return x - t
+    return _nan_to(x - t, _NINF)
 
 
 def _up(x):
@@ -82,7 +84,19 @@ def _up(x):
     t = np.abs(x)
     t *= _C
     t += _TINY
-    return x + t
+    return _nan_to(x + t, _PINF)
+
+
+def _nan_to(x, end):
+    """A NaN endpoint (inf − inf, or the widening of an overflowed ±inf) means
+    "anything": it becomes ``end`` (−inf for a lower, +inf for an upper endpoint),
+    so the interval widens to the whole line and is never read as empty."""
+    if np.ndim(x) == 0:
+        return end if x != x else x
+    bad = np.isnan(x)
+    if bad.any():
+        x[bad] = end
+    return x
 
 
 def _dn_(x):
@@ -91,9 +105,9 @@ def _dn_(x):
     t *= _C
     t += _TINY
     if x.ndim == 0:
-        return x - t
+        return _nan_to(x - t, _NINF)
     x -= t
-    return x
+    return _nan_to(x, _NINF)
 
 
 def _up_(x):
@@ -102,13 +116,28 @@ def _up_(x):
     t *= _C
     t += _TINY
     if x.ndim == 0:
-        return x + t
+        return _nan_to(x + t, _PINF)
     x += t
-    return x
+    return _nan_to(x, _PINF)
+
+
+def _zero_nan(p):
+    """Endpoint products: 0·(±inf) is 0 (IEEE 1788).  An infinite endpoint bounds a
+    set of finite reals, each of which times 0 is 0; operands never hold NaN
+    (every result passes :func:`_nan_to`), so a NaN product is exactly 0·inf."""
+    if np.ndim(p) == 0:
+        return 0.0 if p != p else p
+    bad = np.isnan(p)
+    if bad.any():
+        p[bad] = 0.0
+    return p
 
 
 class IA:
-    """Arrays of intervals ``[lo, hi]`` (float64, broadcasting like NumPy)."""
+    """Arrays of intervals ``[lo, hi]`` (float64, broadcasting like NumPy).
+
+    Endpoints are never NaN: a NaN produced by the arithmetic widens to −inf
+    (lower) or +inf (upper), see :func:`_nan_to`."""
 
     __slots__ = ("lo", "hi")
     __array_ufunc__ = None  # ndarray op IA -> IA's reflected operator
@@ -172,21 +201,21 @@ class IA:
         if self.hi is self.lo:
             return o._mul_thin(self.lo)
         a, b, c, d = self.lo, self.hi, o.lo, o.hi
-        p = a * c
-        q = a * d
+        p = _zero_nan(a * c)
+        q = _zero_nan(a * d)
         lo = np.minimum(p, q)
         hi = np.maximum(p, q)
-        np.multiply(b, c, out=p)
+        p = _zero_nan(np.multiply(b, c, out=p))
         np.minimum(lo, p, out=lo)
         np.maximum(hi, p, out=hi)
-        np.multiply(b, d, out=p)
+        p = _zero_nan(np.multiply(b, d, out=p))
         np.minimum(lo, p, out=lo)
         np.maximum(hi, p, out=hi)
         return IA(_dn_(lo), _up_(hi))
 
     def _mul_thin(self, c):
-        p = self.lo * c
-        q = self.hi * c
+        p = _zero_nan(self.lo * c)
+        q = _zero_nan(self.hi * c)
         lo = np.minimum(p, q)
         np.maximum(p, q, out=q)
         return IA(_dn_(lo), _up_(q))
@@ -223,7 +252,8 @@ class IA:
         return np.maximum(np.abs(self.lo), np.abs(self.hi))
 
     def empty(self):
-        return ~(self.lo <= self.hi)
+        """Certainly empty: lo > hi (a NaN endpoint is never read as empty)."""
+        return self.lo > self.hi
 
 
 def ia_sum(terms) -> IA:
@@ -664,18 +694,40 @@ def _cell():
     return cell_functions()
 
 
-def _s_enclosure(X, js, box_u: IA, u0, ru):
-    """Enclosures of s_t = ⟨u, x_t⟩ (N, T) over the boxes, intersected with the ball."""
+def _s_enclosure(X, js, box_u: IA, u0, ru, narrow=None):
+    """Enclosures of s_t = ⟨u, x_t⟩ (N, T) over the boxes, intersected with the
+    ball's slab ⟨u0, x_t⟩ ± ru‖x_t‖ where ``narrow`` (N,) is True."""
     x = X[js]  # (N, T, d)
     d = x.shape[-1]
     xI = IA(x)
     s = ia_sum(box_u[:, None, k] * xI[:, :, k] for k in range(d))
-    if u0 is not None:
+    if u0 is not None and narrow is not None and narrow.any():
         s0 = ia_sum(IA(u0[:, None, k]) * xI[:, :, k] for k in range(d))
         nx = up_sum_sq(np.abs(x), -1)
         rnx = _up(up_sqrt(nx) * ru)
-        s = s.intersect(s0 + IA(-rnx, rnx))
+        cut = s.intersect(s0 + IA(-rnx, rnx))
+        m = narrow[:, None]
+        s = IA(np.where(m, cut.lo, s.lo), np.where(m, cut.hi, s.hi))
     return s
+
+
+def certainly_in_ball(pu, u0, ru) -> np.ndarray:
+    """Certified (N,) mask: ‖pu − u0‖₂ ≤ ru for float points pu (N, d), u0 (N, d)."""
+    e = _up(np.abs(np.asarray(pu, float) - np.asarray(u0, float)))  # ≥ the exact |pu − u0|
+    tot = up_sum_sq(e, -1)
+    return tot <= _dn(np.float64(ru) * np.float64(ru))
+
+
+def _expansion(blo, bhi, u0, ru):
+    """(c, narrow): expansion points of the mean-value forms and the boxes whose
+    s_t may be narrowed (c certainly in the ball; else the centre, no narrowing;
+    see :mod:`certify.expansion`)."""
+    centre = box_centres(blo, bhi)
+    if u0 is None:
+        return centre, np.zeros(len(blo), dtype=bool)
+    c = expansion_points(blo, bhi, u0, ru)
+    narrow = certainly_in_ball(c[:, 1:], u0, ru)
+    return np.where(narrow[:, None], c, centre), narrow
 
 
 def _assemble(p, ww, wu, uu, iu, ju, grad: bool):
@@ -751,18 +803,29 @@ def vertex_norm_H(A: IA, dH: IA, rho, thresholds=None) -> np.ndarray:
     return np.max(spec, axis=0)
 
 
-def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
-                  thresholds_L=None, thresholds_B=None, vertex: bool = True,
-                  centre: bool = False, dH_sup=None, return_dH: bool = False):
+def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, **kw):
+    """Rigorous upper bounds of ‖g_t‖₂ and ‖H_t‖₂ over boxes (:func:`_screen_bounds`).
+
+    Overflow to ±inf and the NaN of inf − inf or 0·inf are part of the
+    arithmetic here (:func:`_nan_to`, :func:`_zero_nan`), not errors."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _screen_bounds(table, X, js, blo, bhi, u0, ru, **kw)
+
+
+def _screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
+                   thresholds_L=None, thresholds_B=None, vertex: bool = True,
+                   centre: bool = False, dH_sup=None, return_dH: bool = False):
     """Rigorous upper bounds of ‖g_t‖₂ and ‖H_t‖₂ over boxes, for all t.
 
     X: (n, T, d) data; js: (N,) sample index of each item; blo, bhi: (N, 1+d)
     box corners (coordinate 0 is w, then u_1..u_d); u0: (N, d) ball centres
     and ru a float ≥ the ball radius (s_t = ⟨u, x_t⟩ is intersected with
-    ⟨u0, x_t⟩ ± ru‖x_t‖); ``u0=None`` skips that.
+    ⟨u0, x_t⟩ ± ru‖x_t‖, for the boxes that hold a point c certainly in the
+    ball: :mod:`certify.expansion`); ``u0=None`` skips that.  ``dH_sup``: (lo, hi)
+    enclosures of ∂H over supersets, computed with the same u0, ru.
 
     Enclosures: naive interval evaluation of the generated templates,
-    intersected with mean value forms about the box centre c for z, h, g and
+    intersected with mean value forms about c (else the box centre) for z, h, g and
     H (the gradient of H, a third derivative, by interval forward-mode AD
     through the templates).  Norms: min of the plain interval bound and the
     vertex form (:func:`vertex_norm_g`, :func:`vertex_norm_H`).
@@ -777,14 +840,20 @@ def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
     N, p = blo.shape
     d = p - 1
     T = X.shape[1]
+    u0 = None if u0 is None else np.asarray(u0, float)
+    c, narrow = _expansion(blo, bhi, u0, ru)
+    if dH_sup is not None and u0 is not None and not narrow.all():
+        # ∂H over the superset holds only where it was narrowed: boxes without
+        # an expansion point certainly in the ball get their own enclosure
+        return _split_rows(~narrow, table, X, js, blo, bhi, u0, ru, dict(
+            thresholds_L=thresholds_L, thresholds_B=thresholds_B, vertex=vertex,
+            centre=centre, dH_sup=dH_sup, return_dH=return_dH))
     box = IA(blo, bhi)
     w = box[:, 0]
-    c = 0.5 * blo + 0.5 * bhi
-    c = np.minimum(np.maximum(c, blo), bhi)
     dB = box - IA(c)  # B − c, outward
     rho = dB.mag()
     cw = IA(c[:, 0])
-    S = _s_enclosure(X, js, box[:, 1:], None if u0 is None else np.asarray(u0, float), ru)
+    S = _s_enclosure(X, js, box[:, 1:], u0, ru, narrow)
     Sc = _s_enclosure(X, js, IA(c[:, 1:]), None, ru)
     Xj = X[js]
     e0 = np.zeros((N, p))
@@ -809,7 +878,7 @@ def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
     for t in range(T):
         x = Xj[:, t, :]
         xI = IA(x)
-        # ---- thin trajectory at the box centre c
+        # ---- thin trajectory at the expansion point c
         zc = cf.z(cw, hc, Sc[:, t], ns=np)
         C0 = table.enclose(0, zc)
         C1 = table.enclose(1, zc)
@@ -859,6 +928,51 @@ def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
     out = (UL, UB) + ((CL, CB) if centre else ())
     if return_dH:
         out = out + ((dH_lo, dH_hi),)
+    return out
+
+
+def _rows(kw, sel, N):
+    """The keyword arguments of :func:`_screen_bounds` restricted to rows ``sel``."""
+    out = dict(kw)
+    for k in ("thresholds_L", "thresholds_B"):
+        v = kw[k]
+        if v is not None and np.ndim(v) == 2 and np.shape(v)[0] == N:
+            out[k] = np.asarray(v)[sel]
+    if kw["dH_sup"] is not None:
+        out["dH_sup"] = (kw["dH_sup"][0][sel], kw["dH_sup"][1][sel])
+    return out
+
+
+def _split_rows(own, table, X, js, blo, bhi, u0, ru, kw):
+    """:func:`_screen_bounds` with the rows ``own`` computed without ``dH_sup``."""
+    N = len(blo)
+    js = np.asarray(js)
+    parts = []
+    for sel, cheap in ((np.nonzero(own)[0], False), (np.nonzero(~own)[0], True)):
+        if not len(sel):
+            continue
+        k = _rows(kw, sel, N)
+        if not cheap:
+            k["dH_sup"] = None
+        parts.append((sel, _screen_bounds(table, X, js[sel], blo[sel], bhi[sel], u0[sel], ru,
+                                          **k)))
+    n_out = len(parts[0][1])
+    res = []
+    for i in range(n_out):
+        first = parts[0][1][i]
+        if isinstance(first, tuple):  # (∂H lo, ∂H hi) of return_dH
+            res.append(tuple(_stack_rows(N, [(sel, r[i][j]) for sel, r in parts])
+                             for j in range(2)))
+        else:
+            res.append(_stack_rows(N, [(sel, r[i]) for sel, r in parts]))
+    return tuple(res)
+
+
+def _stack_rows(N, pieces):
+    shape = (N,) + pieces[0][1].shape[1:]
+    out = np.empty(shape, dtype=pieces[0][1].dtype)
+    for sel, v in pieces:
+        out[sel] = v
     return out
 
 

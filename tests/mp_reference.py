@@ -33,3 +33,25 @@ def hidden_states(name, w, u, X):
         h = f(z)
         out.append(h)
     return out
+
+
+def reference(name, theta, xs, t, order):
+    """50-digit derivatives of h_t at θ: order 0 (value), 1 (g), 2 (H), 3 (∂H[a][b][k])."""
+    p = len(theta)
+    with mpmath.workdps(50):
+        th = [mpmath.mpf(v) for v in theta]
+        X = [[mpmath.mpf(v) for v in row] for row in xs[:t + 1]]
+
+        def f(*a):
+            return hidden_states(name, a[0], list(a[1:]), X)[t]
+
+        if order == 0:
+            return f(*th)
+        if order == 1:
+            return [mpmath.diff(f, th, tuple(int(k == a) for k in range(p))) for a in range(p)]
+        if order == 2:
+            return [[mpmath.diff(f, th, tuple(int(k == a) + int(k == b) for k in range(p)))
+                     for b in range(p)] for a in range(p)]
+        return [[[mpmath.diff(f, th, tuple(int(k == a) + int(k == b) + int(k == c)
+                                            for k in range(p)))
+                  for c in range(p)] for b in range(p)] for a in range(p)]

@@ -31,7 +31,7 @@ from certify.intervals import hi, lo
 from certify.screen import IA, activation_table, point_values, screen_bounds
 from certify.screen import spectral_upper as screen_spectral
 from symbolic import activation_functions
-from tests.mp_reference import hidden_states
+from tests.mp_reference import reference
 
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -39,28 +39,6 @@ SETTINGS = settings(max_examples=12, deadline=None,
 
 def _contains(x, v, slack=0) -> bool:
     return lo(x) - slack <= v <= hi(x) + slack
-
-
-def reference(name, theta, xs, t, order):
-    """50-digit derivatives of h_t at θ: order 0 (value), 1 (g), 2 (H), 3 (∂H[a][b][k])."""
-    p = len(theta)
-    with mpmath.workdps(50):
-        th = [mpmath.mpf(v) for v in theta]
-        X = [[mpmath.mpf(v) for v in row] for row in xs[:t + 1]]
-
-        def f(*a):
-            return hidden_states(name, a[0], list(a[1:]), X)[t]
-
-        if order == 0:
-            return f(*th)
-        if order == 1:
-            return [mpmath.diff(f, th, tuple(int(k == a) for k in range(p))) for a in range(p)]
-        if order == 2:
-            return [[mpmath.diff(f, th, tuple(int(k == a) + int(k == b) for k in range(p)))
-                     for b in range(p)] for a in range(p)]
-        return [[[mpmath.diff(f, th, tuple(int(k == a) + int(k == b) + int(k == c)
-                                            for k in range(p)))
-                  for c in range(p)] for b in range(p)] for a in range(p)]
 
 
 @st.composite
