@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import pytest
 
 from certify.certificate import validate
 from certify.cli import main
-from certify.compare import compare_certificates
 
 SMALL = """
 name = "{name}"
@@ -138,30 +136,6 @@ def test_cli_bad_arguments(args, needle, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
-
-
-def _pass_cert(case_dir):
-    import certify
-
-    return dict(certify.run(certify.load_case(write_case(case_dir))).data)
-
-
-def test_compare_flags_each_regression(case_dir):
-    base = _pass_cert(case_dir)
-    assert compare_certificates(base, copy.deepcopy(base)) == []
-    worse = copy.deepcopy(base)
-    worse["verdict"] = "fail"
-    assert any("verdict" in p for p in compare_certificates(base, worse))
-    looser = copy.deepcopy(base)
-    lo, hi = looser["constants"]["closed_form"]["beta"][2]
-    looser["constants"]["closed_form"]["beta"][2] = [lo, str(float(hi) * 1.01)]
-    assert any("loosened at t=2" in p for p in compare_certificates(base, looser))
-    viol = copy.deepcopy(base)
-    viol["executor"]["drift"]["violations"] = [7]
-    assert any("new drift violations" in p for p in compare_certificates(base, viol))
-    slow = copy.deepcopy(base)
-    slow["timings"] = {k: v * 10 + 10 for k, v in slow["timings"].items()}
-    assert any("slowdown" in p for p in compare_certificates(base, slow))
 
 
 def test_compare_cli_folders(case_dir, tmp_path, capsys):
