@@ -15,9 +15,9 @@ import json
 import math
 import os
 import platform
+import secrets
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -95,9 +95,15 @@ class Certificate(Mapping):
 
 def write_atomic(path: Path, text: str, mode: str = "w") -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``:
-    readers see the old file or the whole new one, never a part."""
+    readers see the old file or the whole new one, never a part.
+
+    The file gets the mode a plain ``open(path, "w")`` would give (0o666 less the
+    umask, e.g. 0644), like the plots beside it: the temporary file is created with
+    ``os.open(..., 0o666)``, so the kernel applies the umask (and any default ACL);
+    ``tempfile.mkstemp`` would give 0600.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, mode) as fh:
             fh.write(text)
@@ -105,6 +111,54 @@ def write_atomic(path: Path, text: str, mode: str = "w") -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new hidden file beside ``path``, opened for writing with mode 0o666 & ~umask."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temporary name")  # pragma: no cover
+
+
+def check_out_dir(folder: Path, what: str = "argument --out") -> None:
+    """Raise :class:`~certify.errors.UserError` unless ``folder`` is (or can be made)
+    a folder we can write into: not a file, not under a file, writable.
+
+    Probes by creating the missing folders and a temporary file in it, then removes
+    what it created: nothing is left behind, whatever the outcome.
+    """
+    from .errors import UserError
+
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            break
+        if p.exists() or p.is_symlink():
+            if p == folder:
+                raise UserError(f"{what}: {folder}: is a file, not a folder")
+            raise UserError(f"{what}: {folder}: lies under {p}, which is a file")
+    created: list[Path] = []
+    try:
+        for p in reversed([q for q in (folder, *folder.parents) if not q.is_dir()]):
+            p.mkdir()
+            created.append(p)
+        fd, tmp = _create_temp(folder / "write-test")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UserError(f"{what}: {folder}: cannot write there "
+                        f"({exc.strerror or exc})") from None
+    finally:
+        for p in reversed(created):
+            try:
+                p.rmdir()
+            except OSError:  # pragma: no cover - someone else wrote into it meanwhile
+                pass
 
 
 def finite_or_none(x):

@@ -42,6 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def bound_strings(x) -> list[str]:
+    """``["lo", "hi"]`` decimal strings of a certified enclosure of a nonnegative bound.
+
+    An upper end beyond the double range prints as ``"inf"`` (still a valid upper
+    bound, but not finite: a certification that needs it is ``unknown``, THEORY),
+    and the lower end is then capped at the largest double (still ≤ the true value).
+    Writing a number like 10^(10^4) out in decimal takes time quadratic in its
+    length; this keeps ``constants`` linear in ``--steps``.
+    """
+    from mpmath import mpf
+
+    from .intervals import hi, interval_strings, lo, to_decimal
+
+    big = mpf(sys.float_info.max)
+    if hi(x) <= big:
+        return interval_strings(x)
+    return [to_decimal(min(lo(x), big), "floor"), "inf"]
+
+
 def cmd_constants(args) -> int:
     from symbolic.activations import ActivationError
 
@@ -56,30 +75,43 @@ def cmd_constants(args) -> int:
     q = res["q"]
     regime = "short memory (q < 1)" if q.b < 1 else (
         "long memory (q > 1)" if lo(q) > 1 else "at the cutoff (q ∋ 1)")
+    L = [bound_strings(x) for x in res["L"]]
+    B = [bound_strings(x) for x in res["beta"]]
+    inf_t = next((t for t, lb in zip(res["t"], zip(L, B, strict=True), strict=True)
+                  if "inf" in (lb[0][1], lb[1][1])), None)
     out = {
         "activation": act.to_json(),
         "alpha_m": interval_strings(res["alpha_m"]),
         "q": interval_strings(q),
         "regime": regime,
         "t": res["t"],
-        "L": [interval_strings(x) for x in res["L"]],
-        "beta": [interval_strings(x) for x in res["beta"]],
+        "L": L,
+        "beta": B,
+        "first_inf_t": inf_t,
         "engine": "mpmath.iv",
         "certified": True,
     }
     if args.json:
         print(json.dumps(out))
         return 0
-    a = out["activation"]
-    print(f"activation {a['name']} ({a['expression']}); all values certified enclosures "
-          f"(mpmath.iv, outward rounding)")
-    for k in range(3):
-        print(f"  sigma{k} in {a[f'sigma{k}']}")
-    print(f"alpha_m = {args.alpha}, q = sigma1*alpha_m in {out['q']}: {regime}")
-    print(f"{'t':>5}  {'L_t <=':>24}  {'beta_t <=':>24}")
-    for t, L, B in zip(out["t"], out["L"], out["beta"], strict=True):
-        print(f"{t:>5}  {L[1]:>24}  {B[1]:>24}")
+    _print_constants_table(args, out)
     return 0
+
+
+def _print_constants_table(args, out: dict) -> None:
+    a = out["activation"]
+    lines = [f"activation {a['name']} ({a['expression']}); all values certified enclosures "
+             f"(mpmath.iv, outward rounding)"]
+    lines += [f"  sigma{k} in {a[f'sigma{k}']}" for k in range(3)]
+    lines.append(f"alpha_m = {args.alpha}, q = sigma1*alpha_m in {out['q']}: {out['regime']}")
+    lines.append(f"{'t':>5}  {'L_t <=':>24}  {'beta_t <=':>24}")
+    lines += [f"{t:>5}  {L[1]:>24}  {B[1]:>24}"
+              for t, L, B in zip(out["t"], out["L"], out["beta"], strict=True)]
+    if out["first_inf_t"] is not None:
+        lines.append(f"inf: beyond the double range (> {sys.float_info.max:.6g}) from "
+                     f"t = {out['first_inf_t']} on; not finite, so a certificate that needs "
+                     "these bounds is unknown")
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -98,7 +130,7 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted: stopped, nothing more written", file=sys.stderr)
         return 130
 
 

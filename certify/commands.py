@@ -77,9 +77,11 @@ def cmd_run(args) -> int:
             raise UserError(f"argument --engine: {why}")
     files = case_files(Path(args.path))
     progress = Progress(len(files), enabled=False if args.quiet else None)
-    results = run_many(files, Path(args.out), backend=args.backend, jobs=args.jobs,
-                       report=not args.no_report, progress=progress, engine=engine)
-    progress.done()
+    try:
+        results = run_many(files, Path(args.out), backend=args.backend, jobs=args.jobs,
+                           report=not args.no_report, progress=progress, engine=engine)
+    finally:  # also on Ctrl-C or an error: clear the progress line before the message
+        progress.done()
     bad = 0
     for name, verdict, reasons in results:
         mark = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}[verdict]

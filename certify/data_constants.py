@@ -839,13 +839,30 @@ def _map(fn, args, jobs, progress=None, label=""):
             out.append(fn(a))
             _progress(progress, label, k + 1, len(args))
         return out
-    with _pool(jobs) as ex:
+    ex = _pool(jobs)
+    try:
         futs = [ex.submit(fn, a) for a in args]
         out = []
         for k, f in enumerate(futs):
             out.append(f.result())
             _progress(progress, label, k + 1, len(args))
-        return out
+    except BaseException:
+        # Ctrl-C (or a worker's error): stop at once, do not wait for queued tasks
+        _terminate(ex)
+        raise
+    ex.shutdown()
+    return out
+
+
+def _terminate(ex) -> None:
+    """Cancel what is queued and kill the pool's worker processes."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=1)
 
 
 def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DEFAULT_REL_TOL,

@@ -13,20 +13,37 @@ Plots (matplotlib, Agg backend, written beside the report):
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .certificate import write_atomic
 
 
 def _num(v):
-    if v is None:
-        return None
+    """A float from a number, a decimal string or a ``["lo", "hi"]`` pair (its upper end);
+    None when absent or unreadable."""
     if isinstance(v, list):
-        v = v[1]
+        v = v[1] if len(v) == 2 else None
+    if v is None or isinstance(v, bool):
+        return None
     try:
         return float(v)
     except (TypeError, ValueError):
         return None
+
+
+def _series(values, positive: bool = False) -> list[float]:
+    """Floats for a plot: None, non-finite (and, with ``positive``, ≤ 0) become NaN (a gap)."""
+    out = []
+    for v in values or []:
+        x = _num(v)
+        ok = x is not None and math.isfinite(x) and (x > 0 or not positive)
+        out.append(x if ok else math.nan)
+    return out
+
+
+def _has_data(ys) -> bool:
+    return any(y == y for y in ys)
 
 
 def _save(plt, fig, out_dir: Path, name: str, kind: str) -> str:
@@ -37,79 +54,113 @@ def _save(plt, fig, out_dir: Path, name: str, kind: str) -> str:
     return f.name
 
 
-def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
+def _pyplot():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
+    """The three plots that have finite data to show (a certificate whose values are all
+    missing or non-finite, e.g. verdict ``unknown``, simply gets fewer plots)."""
+    plt = _pyplot()
+    if plt is None:
         return {}
-    files = {}
     ex = cert.get("executor") or {}
-    loss = [v for v in ex.get("loss") or []]
-    if loss:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        k = list(range(len(loss)))
-        ax.semilogy(k, [v if v and v > 0 else float("nan") for v in loss], label="R̂(Θ(k)) observed")
-        run, s = [], 0.0
-        for i, v in enumerate(loss):
-            s += v or 0.0
-            run.append(s / (i + 1))
-        ax.semilogy(k, run, label="running average")
-        curve = (ex.get("apriori") or {}).get("curve")
-        if curve:
-            ax.semilogy(range(1, len(curve) + 1), [c if c and c > 0 else float("nan")
-                                                  for c in curve],
-                        "--", label="a-priori bound on the average")
-        comp = ex.get("loss_comparator")
-        if comp:
-            ax.axhline(comp, color="gray", lw=0.8, label="R̂(Θ̄)")
-        ax.set_xlabel("iteration k")
-        ax.set_ylabel("empirical risk")
-        ax.legend(fontsize=7)
-        files["loss"] = _save(plt, fig, out_dir, name, "loss")
-    drift = ex.get("drift") or {}
-    slack = drift.get("slack")
-    if slack:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(range(len(slack)), [v if v is not None else float("nan") for v in slack],
-                lw=0.8, label="slack = RHS − LHS (observed)")
-        fp = drift.get("fp_allowance_values")
-        if fp:
-            ax.plot(range(len(fp)), [-v for v in fp], "r--", lw=0.8,
-                    label="−fp allowance (violation below)")
-        ax.set_yscale("symlog", linthresh=1e-8)
-        ax.set_xlabel("iteration k")
-        ax.legend(fontsize=7)
-        files["slack"] = _save(plt, fig, out_dir, name, "slack")
-    const = cert.get("constants") or {}
-    t = const.get("t") or []
-    if t:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-        for ax, q, label in ((axes[0], "L", "L_t"), (axes[1], "beta", "β_t")):
-            cf = [_num(v) for v in (const.get("closed_form") or {}).get(q, [])]
-            ax.semilogy(t[:len(cf)], cf, "k-", label="closed form (certified)")
-            cert_q = (const.get("certified") or {}).get(q)
-            if cert_q:
-                ax.semilogy(t[:len(cert_q)], [_num(v) for v in cert_q], "b.-",
-                            label="data-specific (certified)")
-            low = (const.get("lower") or {}).get(q)
-            if low:
-                ax.semilogy(t[:len(low)], low, "g^", ms=3, label="lower (observed)")
-            ax.set_xlabel("t")
-            ax.set_title(label)
-            ax.legend(fontsize=7)
-        fig.suptitle(f"q = σ₁α_m ∈ {const.get('q')}", fontsize=8)
-        files["constants"] = _save(plt, fig, out_dir, name, "constants")
+    files = {}
+    for kind, plot in (("loss", _loss_plot), ("slack", _slack_plot),
+                       ("constants", _constants_plot)):
+        fig = plot(plt, cert, ex)
+        if fig is not None:
+            files[kind] = _save(plt, fig, out_dir, name, kind)
     return files
 
 
+def _running_average(loss: list[float]) -> list[float]:
+    run, s = [], 0.0
+    for i, v in enumerate(loss):
+        s += v  # a NaN (non-finite loss) makes the rest of the average NaN: no made-up value
+        run.append(s / (i + 1))
+    return run
+
+
+def _loss_plot(plt, cert, ex):
+    raw = ex.get("loss") or []
+    loss = _series(raw, positive=True)
+    if not _has_data(loss):
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    k = list(range(len(loss)))
+    ax.semilogy(k, loss, label="R̂(Θ(k)) observed")
+    ax.semilogy(k, _series(_running_average(_series(raw)), positive=True),
+                label="running average")
+    curve = _series((ex.get("apriori") or {}).get("curve"), positive=True)
+    if _has_data(curve):
+        ax.semilogy(range(1, len(curve) + 1), curve, "--", label="a-priori bound on the average")
+    comp = _num(ex.get("loss_comparator"))
+    if comp is not None and math.isfinite(comp) and comp > 0:
+        ax.axhline(comp, color="gray", lw=0.8, label="R̂(Θ̄)")
+    ax.set_xlabel("iteration k")
+    ax.set_ylabel("empirical risk")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _slack_plot(plt, cert, ex):
+    drift = ex.get("drift") or {}
+    slack = _series(drift.get("slack"))
+    if not _has_data(slack):
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(len(slack)), slack, lw=0.8, label="slack = RHS − LHS (observed)")
+    fp = _series(drift.get("fp_allowance_values"))
+    if _has_data(fp):
+        ax.plot(range(len(fp)), [-v for v in fp], "r--", lw=0.8,
+                label="−fp allowance (violation below)")
+    ax.set_yscale("symlog", linthresh=1e-8)
+    ax.set_xlabel("iteration k")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _constants_plot(plt, cert, ex):
+    const = cert.get("constants") or {}
+    t = const.get("t") or []
+    curves = {q: [(_series((const.get("closed_form") or {}).get(q), positive=True),
+                   "k-", {}, "closed form (certified)"),
+                  (_series((const.get("certified") or {}).get(q), positive=True),
+                   "b.-", {}, "data-specific (certified)"),
+                  (_series((const.get("lower") or {}).get(q), positive=True),
+                   "g^", {"ms": 3}, "lower (observed)")]
+              for q in ("L", "beta")}
+    if not t or not any(_has_data(ys) for cs in curves.values() for ys, *_ in cs):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, q, label in ((axes[0], "L", "L_t"), (axes[1], "beta", "β_t")):
+        for ys, style, kw, what in curves[q]:
+            if _has_data(ys):
+                ax.semilogy(t[:len(ys)], ys[:len(t)], style, label=what, **kw)
+        ax.set_xlabel("t")
+        ax.set_title(label)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"q = σ₁α_m ∈ {_fmt(const.get('q'))}", fontsize=8)
+    return fig
+
+
 def _fmt(v, digits=4):
+    """A value for the text: "—" when absent (null: missing or not finite)."""
     if v is None:
         return "—"
     if isinstance(v, list):
-        return f"[{v[0]}, {v[1]}]"
+        if len(v) != 2:
+            return str(v)
+        return f"[{_fmt(v[0], digits)}, {_fmt(v[1], digits)}]"
     if isinstance(v, float):
         return f"{v:.{digits}g}"
     return str(v)
@@ -120,14 +171,25 @@ def _engine_of(cert) -> str:
     return str((cert.get("environment") or {}).get("interval_engine") or "mpmath.iv")
 
 
+def _allowance(fp) -> str:
+    """The executor's floating-point allowance block (its largest value and formula; the
+    per-iterate values are in the slack plot), or a plain value."""
+    if isinstance(fp, dict):
+        return f"largest {_fmt(fp.get('max'))} (observed); {fp.get('formula') or ''}".strip()
+    return _fmt(fp)
+
+
 def render(cert: dict, plots: dict[str, str]) -> str:
+    """The Markdown report of one certificate, whatever its verdict: a missing, null
+    (non-finite) or unreadable value prints as "—"."""
     c = cert["case"]
     ex = cert.get("executor") or {}
     const = cert.get("constants") or {}
     act = cert.get("activation") or {}
     drift = ex.get("drift") or {}
     ap = ex.get("apriori") or {}
-    lines = [f"# {c['name']}: **{cert['verdict'].upper()}**", ""]
+    env = cert.get("environment") or {}
+    lines = [f"# {c.get('name')}: **{str(cert.get('verdict')).upper()}**", ""]
     if cert.get("description"):
         lines += [cert["description"], ""]
     if cert.get("reasons"):
@@ -140,19 +202,19 @@ def render(cert: dict, plots: dict[str, str]) -> str:
         "compares observed numbers against certified constants with the stated "
         "floating-point allowance.",
         "",
-        f"- case file: `{c['path']}` (sha256 `{c['sha256'][:16]}…`)",
+        f"- case file: `{c.get('path')}` (sha256 `{str(c.get('sha256'))[:16]}…`)",
         f"- activation `{act.get('name')}`: σ₀ ∈ {_fmt(act.get('sigma0'))}, "
         f"σ₁ ∈ {_fmt(act.get('sigma1'))}, σ₂ ∈ {_fmt(act.get('sigma2'))} (certified)",
         f"- α_m ∈ {_fmt(const.get('alpha_m'))}, q = σ₁α_m ∈ {_fmt(const.get('q'))}: "
         f"{const.get('regime', '')}",
-        f"- algorithm `{ex.get('algorithm')}`, η = {ex.get('eta')}, "
-        f"{ex.get('iterations')} iterations, backend `{cert['environment']['backend']}`",
+        f"- algorithm `{ex.get('algorithm')}`, η = {_fmt(ex.get('eta'))}, "
+        f"{ex.get('iterations')} iterations, backend `{env.get('backend')}`",
         "",
         "## Drift inequality (THEORY §7), every iterate",
         "",
-        f"- minimum slack {_fmt(drift.get('min_slack'))} at k = {drift.get('argmin')} "
+        f"- minimum slack {_fmt(drift.get('min_slack'))} at k = {_fmt(drift.get('argmin'))} "
         f"(observed); violations: {len(drift.get('violations') or [])}",
-        f"- floating-point allowance: {drift.get('fp_allowance')}",
+        f"- floating-point allowance: {_allowance(drift.get('fp_allowance'))}",
         f"- iterates checked: {drift.get('checked', '—')} of {ex.get('iterations')}",
         f"- exit time from Ω_ρ: {_fmt(ex.get('exit_time'))}",
         "",
@@ -179,23 +241,22 @@ def render(cert: dict, plots: dict[str, str]) -> str:
     cf = const.get("closed_form") or {}
     ce = const.get("certified") or {}
     lo = const.get("lower") or {}
-    for i in t:
+    for i, ti in enumerate(t):
         def g(d, q, i=i):
-            v = (d.get(q) or [None] * (i + 1))
+            v = d.get(q) or []
             return _fmt(_num(v[i]) if i < len(v) else None)
 
-        lines.append(f"| {i} | {g(cf, 'L')} | {g(ce, 'L')} | {g(lo, 'L')} | {g(cf, 'beta')} | "
-                     f"{g(ce, 'beta')} | {g(lo, 'beta')} |")
+        lines.append(f"| {_fmt(ti)} | {g(cf, 'L')} | {g(ce, 'L')} | {g(lo, 'L')} | "
+                     f"{g(cf, 'beta')} | {g(ce, 'beta')} | {g(lo, 'beta')} |")
     if "constants" in plots:
         lines += ["", f"![constants]({plots['constants']})"]
     lines += ["", "## Timings (seconds)", ""]
     lines += [f"- {k}: {v:.2f}" for k, v in (cert.get("timings") or {}).items()
               if isinstance(v, int | float)]
-    env = cert["environment"]
-    lines += ["", f"Produced by {env['package']} (git {str(env.get('git_commit'))[:10]}"
-              f"{', dirty' if env.get('git_dirty') else ''}), Python {env['python']}, "
-              f"NumPy {env['numpy']}, mpmath {env['mpmath']}, sympy {env['sympy']}, "
-              f"engine {env['interval_engine']}.", ""]
+    lines += ["", f"Produced by {env.get('package')} (git {str(env.get('git_commit'))[:10]}"
+              f"{', dirty' if env.get('git_dirty') else ''}), Python {env.get('python')}, "
+              f"NumPy {env.get('numpy')}, mpmath {env.get('mpmath')}, sympy {env.get('sympy')}, "
+              f"engine {env.get('interval_engine')}.", ""]
     return "\n".join(lines)
 
 
@@ -211,25 +272,25 @@ def write_report(cert: dict, out_dir: Path) -> Path:
 
 
 def _cutoff_plot(certs: list[dict], folder: Path) -> str | None:
-    """L_t and β_t (closed form) of every case on one log-scale figure."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    if not certs:
+    """L_t and β_t (closed form) of every case on one log-scale figure (cases without
+    finite closed-form values are left out; no figure when none has any)."""
+    plt = _pyplot()
+    curves = []
+    for cert in certs:
+        const = cert.get("constants") or {}
+        cf = const.get("closed_form") or {}
+        ys = {q: _series(cf.get(q), positive=True) for q in ("L", "beta")}
+        if any(_has_data(v) for v in ys.values()):
+            curves.append((str((cert.get("case") or {}).get("name")),
+                           str(const.get("regime") or ""), ys))
+    if plt is None or not curves:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     styles = {"short": "-", "at the": "--", "long": ":"}
-    for cert in certs:
-        const = cert.get("constants") or {}
-        regime = const.get("regime", "")
+    for name, regime, ys in curves:
         ls = next((v for k, v in styles.items() if regime.startswith(k)), "-")
         for ax, q in zip(axes, ("L", "beta"), strict=True):
-            vals = [_num(v) for v in (const.get("closed_form") or {}).get(q, [])]
-            ax.semilogy(range(len(vals)), vals, ls, label=f"{cert['case']['name']} ({regime})")
+            ax.semilogy(range(len(ys[q])), ys[q], ls, label=f"{name} ({regime})")
     for ax, title in zip(axes, ("closed-form L_t", "closed-form β_t"), strict=True):
         ax.set_xlabel("t")
         ax.set_title(title)
@@ -258,7 +319,7 @@ def write_index(folder: Path) -> Path:
         ap = ex.get("apriori") or {}
         const = cert.get("constants") or {}
         tot = sum(v for v in (cert.get("timings") or {}).values() if isinstance(v, int | float))
-        rows.append(f"| [{name}]({name}.md) | **{cert['verdict']}** | "
+        rows.append(f"| [{name}]({name}.md) | **{cert.get('verdict')}** | "
                     f"{const.get('regime', '')} | {_fmt(drift.get('min_slack'))} | "
                     f"{len(drift.get('violations') or [])} | {_fmt(ex.get('exit_time'))} | "
                     f"{_fmt(ap.get('ratio'))} | {_fmt(const.get('max_certified_over_closed'))} "

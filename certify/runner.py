@@ -9,12 +9,19 @@ file, runs it and writes ``NAME.json`` (atomically) and ``NAME.md``;
 Verdict rules
 -------------
 ``fail`` if any check fails: a data-specific certified constant above the
-closed form, a drift violation beyond the floating-point allowance, the
-a-priori bound below the observed average loss (when applicable), or the
-comparator outside Ω_ρ for projected GD.  ``unknown`` if a needed bound is not
-finite or could not be established (e.g. a box budget ran out before a finite
-bound, or plain GD left every ball for which constants are finite); never
-``pass`` on a bound that was not established.  ``pass`` otherwise.
+closed form or below its observed lower bound, a lower bound not reproduced at
+its point by the executor's derivatives, an observed |σ^(k)| above the
+certified σ_k, a drift violation beyond the floating-point allowance, the
+a-priori bound below the observed average loss (when applicable), the
+comparator outside Ω_ρ or an iterate outside Ω_ρ for projected GD, the
+executor's gradient disagreeing with central differences, or an executor record that is
+not the case's run or not consistent with its own definitions.  ``unknown`` if
+a needed bound is not finite or could not be established (a data-specific bound
+that is not finite, a box budget spent before a finite bound) or if *any*
+iterate was not checked (no finite constant for its ball, non-finite values,
+or an allowance not small against the loss terms: the resolution rule of
+:mod:`certify.executor`); the reasons then count the unchecked iterates per
+reason.  ``pass`` otherwise: never on a bound that was not established.
 """
 
 from __future__ import annotations
@@ -109,6 +116,184 @@ def _hoeffding_term(B_t, n, T, delta, m):
     return B_t * math.sqrt(4 * math.log(2 * n * T / delta) / m)
 
 
+#: relative tolerance of the activation grid check (observed |σ^(k)| vs certified σ_k)
+GRID_RTOL = 1e-12
+#: relative tolerances of the lower-point check: ‖g_t‖ (exact derivative) and ‖H_t‖
+#: (central differences of it, plus ten times their Richardson error estimate)
+POINT_RTOL_L, POINT_RTOL_BETA = 1e-9, 1e-6
+
+
+def _split_data_checks(messages: list[str]) -> tuple[list[str], list[str]]:
+    """The data-specific checks split into failures and non-finite bounds (``unknown``:
+    a bound that is not finite was not established, it did not fail)."""
+    failed, not_finite = [], []
+    for msg in messages:
+        (not_finite if " is not finite" in msg.split("(")[0] else failed).append(msg)
+    return failed, not_finite
+
+
+def _activation_grid_check(ac) -> list[str]:
+    """Failure reasons when an observed |σ^(k)(z)| (float, generated array code, on a grid
+    of [−16, 16]) exceeds the certified upper end of σ_k: a certified sup below an observed
+    value is wrong.  Catches a σ_k too small by more than about 10⁻⁵ of its value."""
+    from symbolic import activation_functions
+
+    z = np.linspace(-16.0, 16.0, 16385)
+    with np.errstate(all="ignore"):
+        values = activation_functions(ac.activation).d012_array(z, ns=np)
+    out = []
+    for k, (v, sig) in enumerate(zip(values, (ac.sigma0, ac.sigma1, ac.sigma2), strict=True)):
+        a = np.abs(np.asarray(v, dtype=float))
+        a = np.where(np.isfinite(a), a, 0.0)
+        i = int(np.argmax(a))
+        if a[i] > float_up(sig) * (1 + GRID_RTOL):
+            out.append(f"sigma{k}: certified {upper_string(sig)} below the observed "
+                       f"|σ^({k})({z[i]:.6g})| = {a[i]:.17g}")
+    return out
+
+
+def _point_sensitivities(theta, X, activation, shift=None):
+    """g_t of each point (neuron θ_i) at every sample and step, (P, n, T, p), by the
+    executor's forward mode (the derived ``jvp`` template, one direction per coordinate;
+    not the ``g_w``/``g_u`` templates of the certifier).  Observed."""
+    from . import rnn
+
+    th = theta if shift is None else theta + shift
+    P, p = th.shape
+    out = np.empty((P, X.shape[0], X.shape[1], p))
+    for a in range(p):
+        v = np.zeros((P, p))
+        v[:, a] = 1.0
+        out[..., a] = rnn.jvp(th[:, 0], th[:, 1:], X, v[:, 0], v[:, 1:], activation)
+    return out
+
+
+def _point_hessians(theta, X, activation, h):
+    """(H(h), H(h/2)): central differences of g_t in θ, symmetrized, (P, n, T, p, p)."""
+    P, p = theta.shape
+    res = []
+    for step in (h, h / 2):
+        H = np.empty((P, X.shape[0], X.shape[1], p, p))
+        for b in range(p):
+            e = np.zeros((P, p))
+            e[:, b] = step
+            H[..., b] = (_point_sensitivities(theta, X, activation, e)
+                         - _point_sensitivities(theta, X, activation, -e)) / (2 * step)
+        res.append((H + np.swapaxes(H, -1, -2)) / 2)
+    return res
+
+
+def _lower_points_check(lower, X, activation) -> list[str]:
+    """Failure reasons when a data-specific lower bound is not reproduced at its point by
+    the executor's own derivative code (forward mode of :mod:`certify.rnn`; ‖H_t‖₂ by
+    central differences of it): the certifier's generated g_t/H_t code and the
+    executor's derivatives disagree (a wrong template, a sign)."""
+    pts = [(kind, t, pt) for kind in ("L", "beta")
+           for t, pt in enumerate(lower["points"][kind])
+           if math.isfinite(lower[kind][t]) and lower[kind][t] > 0]
+    if not pts:
+        return []
+    theta = np.array([pt["theta"] for _, _, pt in pts], dtype=float)
+    samples = sorted({int(pt["sample"]) for _, _, pt in pts})  # only the points' samples
+    Xs = np.asarray(X)[samples]
+    h = 2.0 ** -17 * max(1.0, float(np.max(np.abs(theta))))
+    g = _point_sensitivities(theta, Xs, activation)
+    H1, H2 = _point_hessians(theta, Xs, activation, h)
+    out = []
+    for i, (kind, t, pt) in enumerate(pts):
+        j, reported = samples.index(int(pt["sample"])), float(lower[kind][t])
+        if kind == "L":
+            value, tol = float(np.linalg.norm(g[i, j, t])), POINT_RTOL_L
+        else:
+            n1, n2 = (float(np.max(np.abs(np.linalg.eigvalsh(H[i, j, t])))) for H in (H1, H2))
+            value = (4 * n2 - n1) / 3
+            tol = POINT_RTOL_BETA + 10 * abs(n1 - n2) / max(abs(n2), 1e-300)
+        if not abs(value - reported) <= tol * max(abs(reported), abs(value)):
+            out.append(f"t={t}: data-specific lower {kind} {reported:.10g} at (neuron "
+                       f"{pt['neuron']}, sample {pt['sample']}) is {value:.10g} by the executor's "
+                       "derivatives (the certifier's g_t/H_t code disagrees)")
+    return out
+
+
+def _rigor() -> dict:
+    """The certificate's ``rigor`` section: :data:`RIGOR` plus the checks of this module
+    and the executor's resolution rule (a new dict; RIGOR is not changed)."""
+    from .executor import ALLOWANCE_RULE
+
+    out = {k: list(v) for k, v in RIGOR.items()}
+    out["checked"] = out.get("checked", []) + [
+        f"executor.drift: an iterate counts as checked only if {ALLOWANCE_RULE}; "
+        "pass needs every iterate checked (executor.drift.not_checked_by_reason)",
+        "executor.gradient_check: reverse-mode gradient vs central differences at the first "
+        "and last iterate",
+        "activation: no observed |σ^(k)| on a grid of [−16, 16] above the certified σ_k",
+        "constants.lower: each lower bound reproduced at its point by the executor's "
+        "derivatives (forward mode; ‖H_t‖ by central differences)",
+    ]
+    return out
+
+
+def _executor_checks(res, case, beta_drift) -> tuple[list[str], list[str]]:
+    """(failures, not established) of the executor's run: the run is the case's, its record
+    is consistent, no drift violation, projected GD stayed in Ω_ρ, the gradient agrees
+    with central differences; every iterate checked (else ``unknown``, with the counts
+    per reason)."""
+    failed = _audit_record(res, case)
+    if res.beta_case is not None and not np.array_equal(res.beta_case, beta_drift):
+        failed.append("executor used β_t of Ω_ρ other than the certified drift β_t "
+                      "(constants.drift_beta)")
+    if res.violations:
+        failed.append(f"drift inequality violated at {len(res.violations)} iterate(s), first "
+                      f"k={res.violations[0]} (min slack {res.min_slack:.3e} at "
+                      f"k={res.argmin_slack})")
+    if case.train.algorithm == "pgd" and res.exit_time is not None:
+        k = res.exit_time
+        failed.append(f"projected GD iterate k={k} outside Ω_ρ (radius ({res.radius_w[k]:.6g}, "
+                      f"{res.radius_u[k]:.6g}), ρ = ({res.rho[0]:g}, {res.rho[1]:g}))")
+    if res.gradient_check.get("status") == "mismatch":
+        bad = [p for p in res.gradient_check["points"] if p["status"] == "mismatch"]
+        failed.append("executor gradient disagrees with central differences of the loss at "
+                      + ", ".join(f"k={p['k']} (relative error {p['rel_err']:.3g})"
+                                  for p in bad))
+    text = res.not_checked_text()
+    return failed, ([text] if text else [])
+
+
+def _audit_record(res, case) -> list[str]:
+    """Failure reasons when the executor's record is not the case's run or is not
+    consistent with its own definitions (every iterate recorded, LHS = next Ψ, RHS and
+    slack recomputed, a checked iterate fully finite, the violations recomputed)."""
+    tr, tau = case.train, int(case.train.iterations)
+    out = []
+    ran = (res.eta, res.iterations, res.algorithm, res.loss_kind)
+    asked = (float(tr.eta), tau, tr.algorithm, tr.loss)
+    if ran != asked:
+        out.append(f"executor ran (eta, iterations, algorithm, loss) = {ran}, the case "
+                   f"asks for {asked}")
+    arrays = (res.loss, res.psi, res.lhs, res.rhs, res.slack, res.fp_allowance, res.checked)
+    if any(len(a) != tau for a in arrays) or len(res.radius_w) != tau + 1:
+        return out + [f"executor recorded {len(res.loss)} of {tau} iterates"]
+    chk = np.asarray(res.checked, dtype=bool)
+    psi, lhs, slack, fp = res.psi, res.lhs, res.slack, res.fp_allowance
+    eta, Rb = np.float64(res.eta), np.float64(res.loss_comparator)
+    with np.errstate(all="ignore"):  # huge steps overflow to inf: then not finite
+        rhs = psi - 2 * eta * (res.loss - Rb) + 2 * eta * res.E + eta * eta * res.grad_sq
+        mag = psi + 2 * eta * (np.abs(res.loss) + abs(Rb) + res.E) + eta * eta * res.grad_sq
+        bad = chk & ~(np.isfinite(lhs) & np.isfinite(res.rhs) & np.isfinite(slack)
+                      & np.isfinite(fp) & (np.abs(rhs - res.rhs) <= 1e-12 * mag)
+                      & (slack == res.rhs - lhs))
+    bad[:-1] |= chk[:-1] & (lhs[:-1] != psi[1:])
+    if bad.any():
+        out.append(f"executor record inconsistent at {int(bad.sum())} checked iterate(s), "
+                   f"first k={int(np.nonzero(bad)[0][0])} (non-finite, or LHS/RHS/slack not "
+                   "as defined)")
+    viol = [int(k) for k in np.nonzero(chk & (slack < -fp))[0]]
+    if viol != list(res.violations):
+        out.append(f"executor reports violations {list(res.violations)[:5]}, its record shows "
+                   f"{viol[:5]}")
+    return out
+
+
 def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
         engine: str | None = None) -> Certificate:
     """Certify one loaded case; returns the certificate (nothing is written).
@@ -132,6 +317,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     # ---- activation constants (certified)
     t0 = stage("activation constants")
     ac = certify_activation(case.activation)
+    reasons += _activation_grid_check(ac)
     timings["activation"] = time.perf_counter() - t0
 
     m = case.width
@@ -175,14 +361,18 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
                      "settings": dj["settings"], "notes": dj["notes"]}
         lower = dj["lower"]
         ratios = dj["ratios"]
+        failed, not_finite = _split_data_checks(dc.checks())
+        reasons += failed
+        unknown += not_finite
         for t in range(T):
             cL, cB = float_up(dc.certified_L[t]), float_up(dc.certified_beta[t])
             if not (math.isfinite(cL) and math.isfinite(cB)):
-                unknown.append(f"t={t}: data-specific bound not finite")
+                if not any(msg.startswith(f"t={t}: ") for msg in not_finite):
+                    unknown.append(f"t={t}: data-specific bound not finite")
                 continue
             L_drift[t] = min(L_drift[t], cL)
             beta_drift[t] = min(beta_drift[t], cB)
-        reasons += dc.checks()
+        reasons += _lower_points_check(lower, X, ac.activation)
         dc_summary = dc
         certified["timings"] = dj["timings"]
 
@@ -229,10 +419,9 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
         comparator_loss_bound=comp_bound, fp_factor=case.certify.fp_factor)
     timings["executor"] = time.perf_counter() - t0
 
-    if res.violations:
-        reasons.append(f"drift inequality violated at {len(res.violations)} iterate(s), first "
-                       f"k={res.violations[0]} (min slack {res.min_slack:.3e} at "
-                       f"k={res.argmin_slack})")
+    failed, not_established = _executor_checks(res, case, beta_drift)
+    reasons += failed
+    unknown += not_established
     ap = dict(res.apriori)
     if comp_bound is not None:
         ap["comparator_bound"] = comp_bound
@@ -242,13 +431,6 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     if ap.get("applicable") and ap.get("holds") is False:
         reasons.append(f"a-priori bound {ap.get('bound'):.4g} below the observed average loss "
                        f"{ap.get('observed'):.4g}")
-    unchecked = len(res.not_checked)
-    if unchecked:
-        if case.train.algorithm == "pgd":
-            unknown.append(f"{unchecked} iterate(s) could not be checked")
-        elif unchecked == len(res.loss):
-            unknown.append("no iterate could be checked (constants not finite)")
-
     observed_finite = all(v is not None for v in float_list(res.loss))
     if not observed_finite:
         unknown.append("the executor produced a non-finite loss")
@@ -268,7 +450,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
         "description": case.description,
         "environment": environment(backend, res.device, interval_engine_label(used_engine)),
         "seeds": case.seeds,
-        "rigor": RIGOR,
+        "rigor": _rigor(),
         "activation": ac.to_json(),
         "constants": {
             "t": list(range(T)),
@@ -336,11 +518,12 @@ def _clean(obj):
     return obj
 
 
-def certify_case_file(path, out_dir: Path, *, backend: str = "numpy", jobs: int = 1,
+def certify_case_file(path, out_dir: Path | None, *, backend: str = "numpy", jobs: int = 1,
                       report: bool = True, progress=None, engine: str | None = None) -> dict:
     """Load, certify, write ``NAME.json`` and ``NAME.md``; returns the certificate dict.
 
     A bad case file raises :class:`UserError` before anything is written.
+    ``out_dir=None`` writes nothing (the parallel workers: the parent writes).
     """
     from .case import load_case
 
@@ -349,56 +532,112 @@ def certify_case_file(path, out_dir: Path, *, backend: str = "numpy", jobs: int 
     load_s = time.perf_counter() - t0
     cert = run(case, backend=backend, jobs=jobs, progress=progress, engine=engine)
     cert.data["timings"] = {"load": load_s, **cert.data["timings"]}
-    out_dir = Path(out_dir)
-    cert.write(out_dir / f"{case.name}.json")
-    if report:
-        from .report import write_report
-
-        write_report(cert.data, out_dir)
+    if out_dir is not None:
+        write_outputs(cert.data, Path(out_dir), report=report)
     return cert.data
 
 
+def write_outputs(cert: dict, out_dir: Path, *, report: bool = True) -> None:
+    """With ``report``, ``NAME.md`` and its plots; then ``NAME.json`` (atomically).
+
+    The certificate comes last: a run stopped in between (Ctrl-C) leaves no
+    certificate whose report is missing, and a folder's certificates are exactly
+    its finished cases.
+    """
+    if report:
+        from .report import write_report
+
+        write_report(cert, out_dir)
+    Certificate(cert).write(Path(out_dir) / f"{cert['case']['name']}.json")
+
+
+def _ignore_sigint() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group; only the parent acts on
+    it (and terminates the workers), so a worker never turns it into a result."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _worker(args):
-    path, out_dir, backend, report, engine = args
+    """Certify one file in a pool process; writes nothing (the parent writes)."""
+    path, backend, engine = args
     try:
-        cert = certify_case_file(path, out_dir, backend=backend, report=report, engine=engine)
-        return (cert["case"]["name"], cert["verdict"], cert["reasons"], None)
+        return (str(path), certify_case_file(path, None, backend=backend, engine=engine), None)
     except UserError as exc:
-        return (Path(path).stem, "error", [], str(exc))
+        return (str(path), None, str(exc))
+
+
+def _validate_all(files) -> None:
+    """Validate every case file and reject two files with the same ``name`` (their
+    certificates would overwrite each other); raises :class:`UserError`."""
+    from .case import load_case
+
+    seen: dict[str, Path] = {}
+    for f in files:
+        name = load_case(f, build=False).name
+        if name in seen:
+            raise UserError(f"{f}: name: {name!r} is also the name of {seen[name]} "
+                            f"(both would write {name}.json)")
+        seen[name] = f
+
+
+def _run_parallel(files, out_dir: Path, *, backend, jobs, report, progress, engine) -> dict:
+    """Cases in ``jobs`` worker processes; the parent writes each result as it arrives.
+
+    On Ctrl-C (or any error) the pending cases are dropped and the workers terminated
+    at once; nothing more is written.  Returns {path: certificate dict}.
+    """
+    import multiprocessing
+
+    certs: dict[str, dict] = {}
+    pool = multiprocessing.Pool(min(jobs, len(files)), initializer=_ignore_sigint)
+    try:
+        tasks = [(str(f), backend, engine) for f in files]
+        for k, (path, cert, err) in enumerate(pool.imap_unordered(_worker, tasks), 1):
+            if err:
+                raise UserError(err)
+            if progress is not None:
+                progress.start_case(k, cert["case"]["name"])
+            write_outputs(cert, out_dir, report=report)
+            certs[path] = cert
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return certs
 
 
 def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, progress=None,
              engine=None):
-    """Certify many case files; returns [(name, verdict, reasons)].
+    """Certify many case files; returns [(name, verdict, reasons)] in the order of ``files``.
 
     ``engine`` (a name, or None: each case's ``[certify].engine``) overrides the
     cases' interval engine of the data-specific bounds.
 
-    All files are validated first (a bad file stops the run before anything is
-    written).  With ``jobs > 1`` and several files, cases run in parallel
-    processes; with one file, ``jobs`` goes to the neuron-parallel certifier.
+    Before any computation: every file is validated, two files with the same
+    ``name`` are rejected, and ``out_dir`` is checked to be a writable folder (a
+    :class:`UserError` then, with nothing written).  With ``jobs > 1`` and several
+    files, cases run in parallel processes; with one file, ``jobs`` goes to the
+    neuron-parallel certifier.
     """
-    from .case import load_case
+    from .certificate import check_out_dir
 
-    for f in files:  # validate everything first: nothing written on a user mistake
-        load_case(f, build=False)
-    out = []
+    files = [Path(f) for f in files]
+    out_dir = Path(out_dir)
+    _validate_all(files)
+    check_out_dir(out_dir)
     if jobs > 1 and len(files) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for k, (name, verdict, reasons, err) in enumerate(pool.map(
-                    _worker, [(f, out_dir, backend, report, engine) for f in files]), 1):
-                if err:
-                    raise UserError(err)
-                if progress is not None:
-                    progress.start_case(k, name)
-                out.append((name, verdict, reasons))
-        return out
-    for k, f in enumerate(files, 1):
-        if progress is not None:
-            progress.start_case(k, Path(f).stem)
-        cert = certify_case_file(f, out_dir, backend=backend, jobs=jobs, report=report,
-                                 progress=progress, engine=engine)
-        out.append((cert["case"]["name"], cert["verdict"], cert["reasons"]))
-    return out
+        certs = _run_parallel(files, out_dir, backend=backend, jobs=jobs, report=report,
+                              progress=progress, engine=engine)
+        results = [certs[str(f)] for f in files]
+    else:
+        results = []
+        for k, f in enumerate(files, 1):
+            if progress is not None:
+                progress.start_case(k, f.stem)
+            results.append(certify_case_file(f, out_dir, backend=backend, jobs=jobs,
+                                             report=report, progress=progress, engine=engine))
+    return [(c["case"]["name"], c["verdict"], c["reasons"]) for c in results]

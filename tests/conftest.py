@@ -26,3 +26,12 @@ def builtin_activation(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)
+
+
+#: lines a test module adds for the end of the run (e.g. tests/test_fault_injection.py)
+SUMMARY_LINES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY_LINES:
+        terminalreporter.write_line(line)
