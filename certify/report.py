@@ -179,6 +179,29 @@ def _allowance(fp) -> str:
     return _fmt(fp)
 
 
+def _not_checked_lines(drift: dict) -> list[str]:
+    """Why iterates were not checked (counts per reason) and the allowance rule."""
+    out = []
+    by = drift.get("not_checked_by_reason") or {}
+    legend = drift.get("not_checked_legend") or {}
+    if by:
+        out.append("- not checked: " + "; ".join(
+            f"{n} × {legend.get(code, code)}" for code, n in by.items()))
+    rule = drift.get("allowance_rule") or {}
+    if isinstance(rule, dict) and rule.get("rule"):
+        out.append(f"- an iterate counts as checked only if {rule['rule']} "
+                   f"(largest ratio {_fmt(rule.get('ratio_max'))}, observed)")
+    return out
+
+
+def _gradient_line(gc) -> list[str]:
+    if not isinstance(gc, dict):
+        return []
+    worst = max((_num(p.get("rel_err")) or 0.0 for p in gc.get("points") or []), default=None)
+    return [f"- gradient check ({gc.get('method') or 'central differences'}): "
+            f"{gc.get('status')}, largest relative error {_fmt(worst)} (observed)"]
+
+
 def render(cert: dict, plots: dict[str, str]) -> str:
     """The Markdown report of one certificate, whatever its verdict: a missing, null
     (non-finite) or unreadable value prints as "—"."""
@@ -216,6 +239,8 @@ def render(cert: dict, plots: dict[str, str]) -> str:
         f"(observed); violations: {len(drift.get('violations') or [])}",
         f"- floating-point allowance: {_allowance(drift.get('fp_allowance'))}",
         f"- iterates checked: {drift.get('checked', '—')} of {ex.get('iterations')}",
+        *_not_checked_lines(drift),
+        *_gradient_line(ex.get("gradient_check")),
         f"- exit time from Ω_ρ: {_fmt(ex.get('exit_time'))}",
         "",
         "## Losses and the a-priori bound",

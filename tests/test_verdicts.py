@@ -71,6 +71,14 @@ def test_huge_step_with_unchecked_iterates_is_unknown(tmp_path):
     assert "allowance not small (rule: checked only if fp_k <= 2^-20" in text
     assert all(drift["not_checked_legend"][c] in text for c in counts)
     assert len(drift["not_checked_reason"]) == 10 and None not in drift["not_checked_reason"]
+    # the report says how many iterates were checked and why the others were not
+    from certify.report import render
+
+    md = render(cert, {})
+    assert "- iterates checked: 0 of 10" in md
+    assert "- not checked: " in md and "1 × " + drift["not_checked_legend"][
+        "allowance_not_small"] in md
+    assert "counts as checked only if" in md and "- gradient check" in md
 
 
 def test_vacuous_allowance_is_not_a_check(tmp_path):
