@@ -285,3 +285,31 @@ def test_constants_json_inf_pairs_enclose(capsys):
     assert out["beta"][t - 1][1] != "inf" and float(out["beta"][t - 1][1]) > 1e307
     main(["constants", "--activation", "tanh", "--alpha", "0.5", "--steps", "50", "--json"])
     assert json.loads(capsys.readouterr().out)["first_inf_t"] is None
+
+
+def test_ctrl_c_inside_one_case_with_two_jobs_stops_at_once(tmp_path):
+    """One case, --jobs 2: the neurons fan out inside the data-specific stage
+    (certify/data_constants._map); Ctrl-C there stops at once and writes nothing."""
+    src = Path(__file__).resolve().parents[1] / "cases" / "logistic.toml"
+    case = tmp_path / "logistic.toml"
+    case.write_text(src.read_text())
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "run", str(case), "--out", str(out), "--jobs", "2",
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        time.sleep(6)  # loading and σ-constants take about a second; the bounds ~30 s
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert stopped_after < 3, stopped_after
+    with pytest.raises(ProcessLookupError):  # no worker left behind
+        os.killpg(proc.pid, 0)
+    assert not out.exists() or tree(out) == []
