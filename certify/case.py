@@ -491,8 +491,10 @@ def parse_case(path, doc: dict) -> dict:
         raise t.error("width", f"must be even, got {width}")
     import symbolic
 
+    from .activation_constants import check_certifiable
+
     try:
-        act = symbolic.resolve(act_text)
+        act = check_certifiable(symbolic.resolve(act_text))
     except symbolic.ActivationError as exc:
         raise t.error("activation", str(exc)) from None
     t.finish()

@@ -448,7 +448,7 @@ def adapt(module, names=(), products: bool = False) -> SimpleNamespace:
 
 
 class _Dec:
-    __slots__ = ("Z", "mZ", "fZ", "fmZ", "cells", "lim_pos", "lim_neg", "whole")
+    __slots__ = ("Z", "mZ", "fZ", "fmZ", "cells", "lim_pos", "lim_neg", "whole", "monotone")
 
 
 class ArbActivation:
@@ -471,6 +471,7 @@ class ArbActivation:
                 D.cells = tuple(iv_to_arb(c) for c in d.cells)
                 D.lim_pos = iv_to_arb(d.lim_pos)
                 D.lim_neg = iv_to_arb(d.lim_neg)
+                D.monotone = d.monotone_tails
                 whole = D.lim_pos.union(D.lim_neg).union(D.fZ).union(D.fmZ)
                 for c in D.cells:
                     whole = whole.union(self.cell_value(k, c))
@@ -507,6 +508,11 @@ class ArbActivation:
         for c in D.cells:
             if c.overlaps(X):
                 r = r.union(self.cell_value(k, c.intersection(X)))
+        if not D.monotone:  # lim_± enclose the whole tails (Decomposition.monotone_tails)
+            if b > D.Z:
+                r = r.union(D.lim_pos)
+            if a < D.mZ:
+                r = r.union(D.lim_neg)
         return r
 
     def d3(self, z, d3=None):

@@ -28,13 +28,19 @@ pieces on which σ^{(k)} is monotone:
 * on [−Z, Z], bisection with the interval value of σ^{(k+1)} discards every
   sub-interval where σ^{(k+1)} cannot vanish; what is left is a finite list of
   narrow *critical cells* covering every zero of σ^{(k+1)};
-* on each tail |z| ≥ Z the sign of σ^{(k+1)} is certified (factor by factor,
-  see :func:`symbolic.codegen._emit_tail`), so σ^{(k)} is monotone there and
-  tends to its (sympy-computed) limit.
+* on each tail |z| ≥ Z either (``monotone_tails``) the sign of σ^{(k+1)} is
+  certified (factor by factor, see :func:`symbolic.codegen._emit_tail` and
+  :mod:`certify.activation_constants`), so σ^{(k)} is monotone there and tends
+  to a finite limit, enclosed by ``lim_pos``/``lim_neg``; or (not
+  ``monotone_tails``: σ^{(k)} oscillates, e.g. sin) ``lim_pos``/``lim_neg``
+  are enclosures T₊ ⊇ σ^{(k)}([Z, ∞)), T₋ ⊇ σ^{(k)}((−∞, −Z]) of the whole tails.
 
-Then for X = [a, b]: σ^{(k)}(X) ⊆ hull( σ^{(k)}(a), σ^{(k)}(b), σ^{(k)}(c ∩ X) for
-each critical cell c meeting X, σ^{(k)}(±Z) if inside X, the limit if X is
-unbounded ), because σ^{(k)} is monotone between consecutive break points.
+In both cases hull(σ^{(k)}(±Z), lim_±) ⊇ σ^{(k)} over the tail.  Then for
+X = [a, b]: σ^{(k)}(X) ⊆ hull( σ^{(k)}(a), σ^{(k)}(b), σ^{(k)}(c ∩ X) for each
+critical cell c meeting X, σ^{(k)}(±Z) if inside X, lim_± if X is unbounded ),
+because σ^{(k)} is monotone between consecutive break points; without
+monotone tails, the part of X beyond ±Z is enclosed by T_± (intersected with
+the cell form of σ^{(k)} over that part when it is bounded) instead.
 Point values are thin-interval evaluations; a cell is evaluated with the
 mean-value form intersected with the naive form.
 """
@@ -276,8 +282,11 @@ class Decomposition:
     k: int
     Z: object  # mpf: tails are |z| ≥ Z
     cells: tuple  # iv intervals covering every zero of σ^{(k+1)} in [−Z, Z]
-    lim_pos: object  # iv enclosure of lim_{z→+∞} σ^{(k)}
-    lim_neg: object  # iv enclosure of lim_{z→−∞} σ^{(k)}
+    lim_pos: object  # monotone tails: lim_{z→+∞} σ^{(k)}; else ⊇ σ^{(k)}([Z, ∞))
+    lim_neg: object  # monotone tails: lim_{z→−∞} σ^{(k)}; else ⊇ σ^{(k)}((−∞, −Z])
+    #: False: σ^{(k)} need not be monotone on |z| ≥ Z and lim_± enclose the whole
+    #: tails (a consumer must then include lim_± whenever its X reaches beyond ±Z)
+    monotone_tails: bool = True
 
 
 class ActivationEnclosure:
@@ -321,7 +330,20 @@ class ActivationEnclosure:
             if hi(c) < a or lo(c) > b:
                 continue
             vals.append(self.cell_value(k, intersect(c, X)))
+        if not dec.monotone_tails:
+            if b > Z:
+                vals.append(self._tail(k, interval(max(a, Z), b), dec.lim_pos))
+            if a < -Z:
+                vals.append(self._tail(k, interval(a, min(b, -Z)), dec.lim_neg))
         return hull(*vals)
+
+    def _tail(self, k: int, X, T):
+        """σ^{(k)} over X inside a tail whose values T encloses: T, intersected
+        with the cell form over X when X is bounded (both contain σ^{(k)}(X))."""
+        if not is_finite(X):
+            return T
+        both = intersect(T, self.cell_value(k, X))
+        return both if both is not None else T
 
     def sigma(self, X):
         return self(0, X)

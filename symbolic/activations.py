@@ -53,6 +53,21 @@ class ActivationError(ValueError):
     """A user-supplied activation is malformed, not C², or unbounded."""
 
 
+#: the longest part of a user's expression that an error message quotes
+ECHO_LIMIT = 80
+
+
+def echo(text) -> str:
+    """``repr(text)`` for an error message: one line (repr escapes line breaks)
+    and, for text longer than :data:`ECHO_LIMIT` characters, its first
+    ECHO_LIMIT characters, an ellipsis and the length, so that a 40 KB
+    expression never makes a 40 KB message."""
+    text = str(text)
+    if len(text) <= ECHO_LIMIT:
+        return repr(text)
+    return f"{text[:ECHO_LIMIT] + '…'!r} ({len(text)} characters)"
+
+
 @dataclass(frozen=True)
 class Activation:
     """A named activation; ``source`` is the expression string in ``z``."""
@@ -98,11 +113,11 @@ def _screen(text: str) -> None:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise ActivationError(f"activation expression {text!r}: unexpected character "
+            raise ActivationError(f"activation expression {echo(text)}: unexpected character "
                                   f"{text[pos:].strip()[:1]!r} at position {pos}")
         name = m.group("name")
         if name is not None and name not in ALLOWED_NAMES:
-            raise ActivationError(f"activation expression {text!r}: unknown name {name!r} "
+            raise ActivationError(f"activation expression {echo(text)}: unknown name {echo(name)} "
                                   f"(allowed: {', '.join(ALLOWED_NAMES)}; or one of "
                                   f"{', '.join(BUILTIN_SOURCES)})")
         pos = m.end()
@@ -131,14 +146,14 @@ def _parse(source: str):
         expr = parse_expr(source, local_dict=local, global_dict=glob,
                           transformations=transformations, evaluate=True)
     except Exception as exc:  # sympy raises many kinds for malformed input
-        raise ActivationError(f"activation expression {source!r} does not parse: "
+        raise ActivationError(f"activation expression {echo(source)} does not parse: "
                               f"{type(exc).__name__}") from None
     if not isinstance(expr, sp.Expr):
-        raise ActivationError(f"activation expression {source!r} is not a scalar expression")
+        raise ActivationError(f"activation expression {echo(source)} is not a scalar expression")
     if expr.free_symbols - {z}:
-        raise ActivationError(f"activation expression {source!r} has symbols other than z")
+        raise ActivationError(f"activation expression {echo(source)} has symbols other than z")
     if z not in expr.free_symbols:
-        raise ActivationError(f"activation expression {source!r} does not depend on z")
+        raise ActivationError(f"activation expression {echo(source)} does not depend on z")
     return expr
 
 
@@ -152,12 +167,12 @@ def _check_c2(source: str, expr) -> None:
         try:
             dom = continuous_domain(dk, z, sp.S.Reals)
         except Exception:
-            raise ActivationError(f"activation expression {source!r}: cannot prove that its "
+            raise ActivationError(f"activation expression {echo(source)}: cannot prove that its "
                                   f"derivative of order {k} is continuous on R") from None
         if dom != sp.S.Reals:
-            raise ActivationError(f"activation expression {source!r} is not twice continuously "
+            raise ActivationError(f"activation expression {echo(source)} is not twice continuously "
                                   f"differentiable on R (order-{k} derivative is continuous "
-                                  f"only on {dom})")
+                                  f"only on {echo(dom)})")
 
 
 @lru_cache(maxsize=1)
@@ -190,7 +205,7 @@ def trusted_form(expr):
     trusted = (sp.exp, sp.log, sp.sin, sp.cos, sp.tan)
     for f in out.atoms(sp.Function):
         if not isinstance(f, trusted):
-            raise ActivationError(f"function {f.func} has no trusted interval implementation")
+            raise ActivationError(f"function {echo(f.func)} has no trusted interval implementation")
     return out
 
 

@@ -33,7 +33,7 @@ from certify.screen import activation_table, screen_bounds
 from symbolic.activations import BUILTIN_SOURCES
 from tests.mp_reference import reference
 
-ACTIVATIONS = sorted(BUILTIN_SOURCES)
+ACTIVATIONS = sorted(BUILTIN_SOURCES) + ["tanh(z) + sin(z)/3", "z/(1+sqrt(1+z**2))"]
 ENGINES = ["mpmath.iv"] + ([] if engine_unavailable("python-flint") else ["python-flint"])
 SETTINGS = settings(max_examples=10, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
