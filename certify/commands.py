@@ -82,20 +82,21 @@ def cmd_run(args) -> int:
                            report=not args.no_report, progress=progress, engine=engine)
     finally:  # also on Ctrl-C or an error: clear the progress line before the message
         progress.done()
-    bad = 0
+    counts = {"pass": 0, "fail": 0, "unknown": 0}
     for name, verdict, reasons in results:
         mark = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN"}[verdict]
         line = f"{mark:8} {name}"
+        counts[verdict] += 1
         if verdict != "pass":
-            bad += 1
             line += ": " + "; ".join(reasons[:3])
         print(line)
     if not args.no_report:
         from .report import write_index
 
         write_index(Path(args.out))
-    print(f"{len(results) - bad} passed, {bad} failed", file=sys.stdout)
-    return 1 if bad else 0
+    unknown = f", {counts['unknown']} unknown" if counts["unknown"] else ""
+    print(f"{counts['pass']} passed, {counts['fail']} failed{unknown}", file=sys.stdout)
+    return 0 if counts["pass"] == len(results) else 1  # unknown is not a pass
 
 
 def cmd_report(args) -> int:

@@ -16,6 +16,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .certificate import write_atomic
 
 
@@ -75,9 +77,12 @@ def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
     files = {}
     for kind, plot in (("loss", _loss_plot), ("slack", _slack_plot),
                        ("constants", _constants_plot)):
-        fig = plot(plt, cert, ex)
-        if fig is not None:
-            files[kind] = _save(plt, fig, out_dir, name, kind)
+        # symlog axes of values near the double range overflow inside matplotlib's
+        # transforms: harmless for the picture, not something to print to the user
+        with np.errstate(over="ignore", invalid="ignore"):
+            fig = plot(plt, cert, ex)
+            if fig is not None:
+                files[kind] = _save(plt, fig, out_dir, name, kind)
     return files
 
 

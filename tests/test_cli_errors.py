@@ -313,3 +313,17 @@ def test_ctrl_c_inside_one_case_with_two_jobs_stops_at_once(tmp_path):
     with pytest.raises(ProcessLookupError):  # no worker left behind
         os.killpg(proc.pid, 0)
     assert not out.exists() or tree(out) == []
+
+
+def test_reports_of_huge_values_print_no_warning(tmp_path):
+    """η = 1e15, plain GD: losses near the double range.  The report is drawn in-process
+    here, where warnings are errors (before, matplotlib's symlog overflow was printed)."""
+    case = write_case(tmp_path, name="big", alg="gd", eta="1e15")
+    case.write_text(case.read_text().replace("steps = 4", "steps = 12")
+                    .replace("iterations = 40", "iterations = 300"))
+    from certify import load_case
+
+    cert = runner.run(load_case(case)).data
+    assert cert["verdict"] == "unknown"
+    write_report(cert, tmp_path / "out")
+    assert (tmp_path / "out" / "big.md").exists()
