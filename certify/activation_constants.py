@@ -548,7 +548,7 @@ def closed_form_constants(activation: str | Activation, alpha, steps: int) -> di
     (:func:`symbolic.bounds.prove`) in every regime, also when q = σ₁α_m
     straddles the cutoff 1.
     """
-    from symbolic.bounds import numeric_recurrence
+    from symbolic.recurrence import numeric_recurrence
 
     ac = certify_activation(activation)
     a = to_interval(alpha)

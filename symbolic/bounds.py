@@ -212,30 +212,15 @@ def regimes() -> dict[str, object]:
     return out
 
 
-def numeric_recurrence(sigma0, sigma1, sigma2, alpha, steps: int, ctx):
-    """L_t, β_t for t = 0..steps−1 by the recurrence, in the arithmetic of ``ctx``.
+def __getattr__(name):
+    """``symbolic.bounds.numeric_recurrence`` moved to :mod:`symbolic.recurrence` (it
+    evaluates the generated code, so it sits after :mod:`symbolic.codegen`; this
+    module, the derivation, imports nothing that generates code)."""
+    if name == "numeric_recurrence":
+        import importlib
+        import warnings
 
-    ``ctx = None`` computes in Python floats (observed, for tests and plots).
-    With ``ctx = mpmath.iv`` and interval σ's this is an outward-rounded
-    enclosure of the closed forms (equal to the recurrence by :func:`prove`),
-    valid in all three regimes, including a q-interval that straddles 1.
-    The update is the sympy-derived one, code-generated (no hand copy).
-    """
-    import math
-
-    from .codegen import bound_step
-
-    step = bound_step(ctx)
-    sqrt = math.sqrt if ctx is None else ctx.sqrt
-    zero = 0.0 if ctx is None else ctx.mpf(0)
-    K = sqrt(1 + sigma0 * sigma0)
-    L = [zero]
-    B = [zero]
-    Ls, Bs = [], []
-    for _ in range(steps):
-        Ln, Bn = step(sigma1, sigma2, alpha, K, L[-1], B[-1])
-        L.append(Ln)
-        B.append(Bn)
-        Ls.append(Ln)
-        Bs.append(Bn)
-    return Ls, Bs
+        warnings.warn("symbolic.bounds.numeric_recurrence moved to "
+                      "symbolic.recurrence.numeric_recurrence", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("symbolic.recurrence").numeric_recurrence
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

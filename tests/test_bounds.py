@@ -68,3 +68,14 @@ def test_three_regimes():
     assert r["cutoff_beta_degree"] == 3  # cubic at the cutoff
     assert r["long_L_rate"].is_positive and r["long_L_rate"].is_finite  # ~ q^t
     assert r["long_beta_rate"].is_positive and r["long_beta_rate"].is_finite  # ~ q^{2t}
+
+
+def test_old_path_of_numeric_recurrence_warns_and_works():
+    import pytest
+
+    from symbolic.recurrence import numeric_recurrence
+
+    with pytest.warns(DeprecationWarning, match="symbolic.recurrence"):
+        old = bounds.numeric_recurrence
+    assert old is numeric_recurrence
+    assert old(1.0, 1.0, 0.5, 0.5, 3, None) == numeric_recurrence(1.0, 1.0, 0.5, 0.5, 3, None)

@@ -255,7 +255,7 @@ def test_ctrl_c_with_two_jobs_stops_at_once_and_writes_nothing_more(tmp_path):
 
 
 def test_constants_long_output_overflows_to_inf():
-    from symbolic.bounds import numeric_recurrence
+    from symbolic.recurrence import numeric_recurrence
 
     steps = 20000
     r = subprocess.run([*CLI, "constants", "--activation", "tanh", "--alpha", "1.5",

@@ -4,7 +4,7 @@ The drift inequality (THEORY §7) must hold with no violation in the three
 regimes q < 1, q = 1, q > 1 (tanh, α_m = 0.6, 1, 1.3) with the closed-form β_t,
 and the check must be able to fail (β_t set to 0 on a case where the
 linearization error matters).  β_t, L_t here come from the derived recurrence
-in floating point (``symbolic.bounds.numeric_recurrence`` with ``mpmath.fp``),
+in floating point (``symbolic.recurrence.numeric_recurrence`` with ``mpmath.fp``),
 which is fine for tests; the certifier uses certified upper endpoints.
 """
 
@@ -21,7 +21,7 @@ from hypothesis.extra.numpy import arrays
 
 from certify import comparator, executor, projection, rnn
 from certify.init import symmetric_init
-from symbolic.bounds import numeric_recurrence
+from symbolic.recurrence import numeric_recurrence
 
 TANH_SIGMA = (1.0, 1.0, 4.0 / (3.0 * math.sqrt(3.0)))
 
