@@ -214,7 +214,7 @@ class CertifySpec:
     rel_tol: float = 0.02
     lower_samples: int | None = None
     fp_factor: float | None = None
-    engine: str = "mpmath.iv"  # canonical name (certify.engine.canonical_engine)
+    engine: str = "mpmath.iv"  # canonical name (certify.engines.canonical_engine)
 
 
 @dataclass(frozen=True, eq=False)
@@ -639,7 +639,7 @@ def parse_case(path, doc: dict) -> dict:
 
 def _engine(t: _Table) -> str:
     """``[certify].engine``: a known interval engine whose package is installed."""
-    from .engine import DEFAULT_ENGINE, ENGINE_NAMES, canonical_engine, engine_unavailable
+    from .engines import DEFAULT_ENGINE, ENGINE_NAMES, canonical_engine, engine_unavailable
 
     name = t.str("engine", required=False, default=DEFAULT_ENGINE)
     try:

@@ -217,7 +217,7 @@ def environment(backend: str, device: str, engine: str) -> dict:
     import numpy
     import sympy
 
-    from . import __version__
+    from ._version import __version__
 
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")

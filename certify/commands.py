@@ -65,7 +65,7 @@ def cmd_run(args) -> int:
                         f"(choose from {', '.join(BACKENDS)})")
     engine = None
     if args.engine is not None:
-        from .engine import ENGINE_NAMES, canonical_engine, engine_unavailable
+        from .engines import ENGINE_NAMES, canonical_engine, engine_unavailable
 
         try:
             engine = canonical_engine(args.engine)

@@ -267,7 +267,7 @@ def _table():
 
 
 def _engine():
-    from .engine import get_engine
+    from .engines import get_engine
 
     return get_engine(_CTX["engine"], _CTX["act"])
 
@@ -887,7 +887,8 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     from symbolic.activations import Activation, resolve
 
     from .activation_constants import certify_activation, closed_form_constants
-    from .engine import NORM_METHOD, get_engine
+    from .engine import NORM_METHOD
+    from .engines import get_engine
     from .screen import SCREEN_ENGINE, activation_table
 
     t_start = time.perf_counter()

@@ -51,7 +51,6 @@ import math
 import operator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import lru_cache
 
 from mpmath import iv, mpf
 
@@ -61,19 +60,12 @@ from .expansion import box_centres, expansion_points
 from .intervals import NS, hi, intersect, interval, lo, man_exp, upper_abs
 
 __all__ = [
-    "DEFAULT_ENGINE",
-    "ENGINES",
-    "ENGINE_NAMES",
-    "EngineUnavailable",
     "IVSystem",
     "NumberSystem",
-    "canonical_engine",
-    "engine_unavailable",
     "NORM_METHOD",
     "Dual",
     "StepEnclosure",
     "IVEngine",
-    "get_engine",
     "spectral_upper",
     "spectral_upper_exact",
     "enclose_box",
@@ -637,9 +629,11 @@ def _enclose_point(S, theta, xs, steps):
     return out
 
 
-def _holds_balls(st) -> bool:
-    """True when ``st`` holds python-flint Arb balls rather than mpmath intervals."""
-    return type(st.h).__name__ == "arb"
+#: (norm_bounds, point_lower) of the other number systems, by the type name of their
+#: values: each registers itself on import (certify.engine_flint: "arb"), so
+#: enclosures of another system are never read as intervals and this module never
+#: imports that system
+FOREIGN: dict[str, tuple] = {}
 
 
 def _signs(p):
@@ -652,10 +646,9 @@ def norm_bounds(st: StepEnclosure, need_L: bool = True, need_B: bool = True,
 
     Enclosures of the python-flint engine (Arb balls) go to
     :func:`certify.engine_flint.norm_bounds`."""
-    if _holds_balls(st):
-        from .engine_flint import norm_bounds as ball_norm_bounds
-
-        return ball_norm_bounds(st, need_L, need_B, vertex)
+    other = FOREIGN.get(type(st.h).__name__)
+    if other is not None:
+        return other[0](st, need_L, need_B, vertex)
     p = len(st.g)
     rho = getattr(st, "rho", None)
     use_vertex = vertex and rho is not None and st.gc is not None and p <= VERTEX_MAX_P
@@ -703,10 +696,9 @@ def point_lower(st: StepEnclosure, v_eig=None):
     """
     from .intervals import lower_abs
 
-    if _holds_balls(st):
-        from .engine_flint import point_lower as ball_point_lower
-
-        return ball_point_lower(st, v_eig)
+    other = FOREIGN.get(type(st.h).__name__)
+    if other is not None:
+        return other[1](st, v_eig)
 
     acc = iv.mpf(0)
     for x in st.g:
@@ -792,64 +784,18 @@ class IVEngine(EngineBase):
         return bool(hi(acc) <= lo(ru * ru))
 
 
-class EngineUnavailable(ValueError):
-    """A known interval engine whose package is not installed."""
+#: moved to :mod:`certify.engines` (the registry imports every engine; this module,
+#: their shared base, imports none of them)
+_MOVED = ("DEFAULT_ENGINE", "ENGINES", "ENGINE_NAMES", "EngineUnavailable", "FLINT_HINT",
+          "canonical_engine", "engine_unavailable", "get_engine")
 
 
-FLINT_HINT = "pip install 'rnn-certify[flint]' (python-flint >= 0.6)"
+def __getattr__(name):
+    if name in _MOVED:
+        import importlib
+        import warnings
 
-
-def _flint_engine(act):
-    """:class:`certify.engine_flint.FlintEngine` (imported on first use)."""
-    try:
-        from .engine_flint import FlintEngine
-    except ImportError as exc:
-        if (exc.name or "").split(".")[0] != "flint":
-            raise  # a defect of ours, not a missing package: keep the traceback
-        raise EngineUnavailable(f"interval engine 'python-flint' needs the python-flint "
-                                f"package, which is not installed ({exc}); "
-                                f"{FLINT_HINT}") from None
-    return FlintEngine(act)
-
-
-#: engine name → constructor ``f(activation) -> engine``; aliases map to the same
-ENGINES = {"mpmath.iv": IVEngine, "iv": IVEngine, "mpmath": IVEngine,
-           "python-flint": _flint_engine, "flint": _flint_engine, "arb": _flint_engine}
-#: canonical name of each registered name (the one certificates record)
-ENGINE_NAMES = {"mpmath.iv": "mpmath.iv", "iv": "mpmath.iv", "mpmath": "mpmath.iv",
-                "python-flint": "python-flint", "flint": "python-flint", "arb": "python-flint"}
-DEFAULT_ENGINE = "mpmath.iv"
-
-
-def canonical_engine(name: str | None) -> str:
-    """The canonical name of the engine called ``name`` (None: the default);
-    ValueError for an unknown name."""
-    key = (name or DEFAULT_ENGINE).strip().lower()
-    if key not in ENGINE_NAMES:
-        raise ValueError(f"unknown interval engine {name!r} (available: "
-                         f"{', '.join(sorted(set(ENGINE_NAMES.values())))}; aliases "
-                         f"{', '.join(k for k in ENGINE_NAMES if k not in ENGINE_NAMES.values())})")
-    return ENGINE_NAMES[key]
-
-
-def engine_unavailable(name: str | None) -> str | None:
-    """Why the engine called ``name`` cannot run here (None when it can); ValueError
-    for an unknown name.  Checks that the package is importable, nothing more."""
-    canon = canonical_engine(name)
-    if canon == "python-flint":
-        import importlib.util
-
-        if importlib.util.find_spec("flint") is None:
-            return f"interval engine 'python-flint' needs the python-flint package, which " \
-                   f"is not installed; {FLINT_HINT}"
-    return None
-
-
-@lru_cache(maxsize=16)
-def get_engine(name: str, act):
-    """The trusted engine called ``name`` ("mpmath.iv", the default; "python-flint")
-    for ``act``.  ValueError for an unknown name, :class:`EngineUnavailable` when
-    the engine's package is not installed."""
-    key = (name or DEFAULT_ENGINE).strip().lower()
-    canonical_engine(key)
-    return ENGINES[key](act)
+        warnings.warn(f"certify.engine.{name} moved to certify.engines.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module("certify.engines"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

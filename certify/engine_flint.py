@@ -97,6 +97,7 @@ from mpmath import iv, mpf
 
 from symbolic import cell_functions
 
+from . import engine as _engine
 from .engine import (
     D3_PIECE,
     SQUARINGS,
@@ -923,3 +924,7 @@ class FlintEngine(EngineBase):
                 acc = acc + e * e
             r2 = ru_lo * ru_lo
             return bool(acc.upper() <= r2.lower())
+
+
+# enclosures of this system are dispatched here by certify.engine.norm_bounds/point_lower
+_engine.FOREIGN["arb"] = (norm_bounds, point_lower)

@@ -42,7 +42,7 @@ from .certificate import (
     finite_or_none,
     float_list,
 )
-from .engine import canonical_engine
+from .engines import canonical_engine
 from .errors import UserError
 from .intervals import ENGINE, float_up, hi, interval_strings, is_finite, lo, upper_string
 

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpmath import iv, mpf
 
-from certify.engine import enclose_box_from, engine_unavailable, get_engine
+from certify.engine import enclose_box_from
+from certify.engines import engine_unavailable, get_engine
 from certify.intervals import hi, lo
 from certify.screen import activation_table, screen_bounds
 from symbolic.activations import BUILTIN_SOURCES

@@ -22,11 +22,11 @@ from certify.engine import (
     enclose_box,
     enclose_box_from,
     enclose_point,
-    get_engine,
     norm_bounds,
     point_lower,
     spectral_upper_exact,
 )
+from certify.engines import get_engine
 from certify.intervals import hi, lo
 from certify.screen import IA, activation_table, point_values, screen_bounds
 from certify.screen import spectral_upper as screen_spectral

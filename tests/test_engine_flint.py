@@ -22,15 +22,7 @@ from mpmath import iv, mpf
 
 flint = pytest.importorskip("flint")
 
-from certify.engine import (  # noqa: E402
-    ENGINES,
-    EngineUnavailable,
-    IVEngine,
-    canonical_engine,
-    engine_unavailable,
-    get_engine,
-    spectral_upper_exact,
-)
+from certify.engine import IVEngine, spectral_upper_exact  # noqa: E402
 from certify.engine import norm_bounds as iv_norm_bounds  # noqa: E402
 from certify.engine_flint import (  # noqa: E402
     FlintEngine,
@@ -42,6 +34,13 @@ from certify.engine_flint import (  # noqa: E402
     spectral_int,
     spectral_int_sym,
     spectral_upper,
+)
+from certify.engines import (  # noqa: E402
+    ENGINES,
+    EngineUnavailable,
+    canonical_engine,
+    engine_unavailable,
+    get_engine,
 )
 from certify.intervals import hi, lo  # noqa: E402
 from symbolic import cell_functions  # noqa: E402
@@ -107,7 +106,7 @@ def test_missing_python_flint_is_a_clear_error(monkeypatch):
     import importlib.util
     import sys
 
-    import certify.engine as engine_mod
+    import certify.engines as engine_mod
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -126,7 +125,7 @@ def test_an_import_error_of_ours_is_not_reported_as_a_missing_package(monkeypatc
     (a defect in certify.engine_flint) keeps its traceback."""
     import sys
 
-    import certify.engine as engine_mod
+    import certify.engines as engine_mod
 
     monkeypatch.setitem(sys.modules, "certify.engine_flint", None)
     with pytest.raises(ImportError):  # EngineUnavailable is a ValueError

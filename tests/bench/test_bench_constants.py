@@ -122,7 +122,7 @@ def _norms_per_box(eng, case, boxes):
 
 
 def _bench_engine(benchmark, case, name):
-    from certify.engine import get_engine
+    from certify.engines import get_engine
 
     X, init = case
     eng = get_engine(name, "tanh")
@@ -150,7 +150,7 @@ def test_bench_flint_engine(benchmark, case):
     pytest.importorskip("flint")
     rate = _bench_engine(benchmark, case, "python-flint")
     if "rate:mpmath.iv" not in _RUNS:  # measured in this run, on this machine
-        from certify.engine import get_engine
+        from certify.engines import get_engine
 
         X, init = case
         eng = get_engine("mpmath.iv", "tanh")
