@@ -80,11 +80,15 @@ def _dn(x):
 
 
 def _up(x):
-    """A float ≥ every real that rounds to x (see :func:`_dn`)."""
+    """A float ≥ every real that rounds to x (see :func:`_dn`).
+
+    Used on magnitudes, squares and finite box geometry, never on −inf, so it
+    cannot make a NaN (−inf + inf); interval results go through :func:`_up_`,
+    which widens NaN."""
     t = np.abs(x)
     t *= _C
     t += _TINY
-    return _nan_to(x + t, _PINF)
+    return x + t
 
 
 def _nan_to(x, end):
@@ -93,9 +97,9 @@ def _nan_to(x, end):
     so the interval widens to the whole line and is never read as empty."""
     if np.ndim(x) == 0:
         return end if x != x else x
-    bad = np.isnan(x)
-    if bad.any():
-        x[bad] = end
+    t = x.sum()  # one pass, no temporary: NaN iff some entry is NaN (or inf − inf)
+    if t != t:
+        x[np.isnan(x)] = end
     return x
 
 
@@ -127,9 +131,9 @@ def _zero_nan(p):
     (every result passes :func:`_nan_to`), so a NaN product is exactly 0·inf."""
     if np.ndim(p) == 0:
         return 0.0 if p != p else p
-    bad = np.isnan(p)
-    if bad.any():
-        p[bad] = 0.0
+    t = p.sum()  # fast path, as in _nan_to
+    if t != t:
+        p[np.isnan(p)] = 0.0
     return p
 
 
