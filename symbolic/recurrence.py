@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .codegen import bound_step
+from . import codegen
 
 __all__ = ["numeric_recurrence"]
 
@@ -24,7 +24,7 @@ def numeric_recurrence(sigma0, sigma1, sigma2, alpha, steps: int, ctx):
     valid in all three regimes, including a q-interval that straddles 1.
     The update is the sympy-derived one, code-generated (no hand copy).
     """
-    step = bound_step(ctx)
+    step = codegen.bound_step(ctx)  # looked up at call time (the fault-injection tests plant it)
     sqrt = math.sqrt if ctx is None else ctx.sqrt
     zero = 0.0 if ctx is None else ctx.mpf(0)
     K = sqrt(1 + sigma0 * sigma0)
