@@ -13,46 +13,23 @@ from mpmath import iv, mpf
 from certify import data_constants, executor, rnn, runner
 from certify.case import load_case
 from certify.certificate import validate
+from tests.test_runner import write_case
 
-GD = """
-name = "{name}"
-[model]
-activation = "tanh"
-width = 16
-[init]
-seed = 1
-alpha0 = "0.5"
-[ball]
-rho_w = "1.0"
-rho_u = "1.0"
-[data]
-kind = "sphere"
-n = 6
-steps = {T}
-dim = 2
-seed = 2
-[target]
-kind = "transport"
-nu_w = "0.5"
-nu_u = "0.5"
-mc_draws = 2000
-seed = 3
-[train]
-algorithm = "{alg}"
-eta = "{eta}"
-iterations = 10
-[certify]
-data_specific = {ds}
-box_budget = 20
-rel_tol = 0.1
-lower_samples = 8
-"""
+
+def _gd_case(tmp_path, name, eta, T, alg, ds):
+    """The small case of tests/test_runner.py with T steps, 10 iterations and a cheap
+    data-specific stage."""
+    p = write_case(tmp_path, name=name, alg=alg, eta=eta, ds=ds)
+    text = (p.read_text().replace("steps = 4", f"steps = {T}")
+            .replace("mc_draws = 4000", "mc_draws = 2000")
+            .replace("iterations = 40", "iterations = 10")
+            .replace("box_budget = 200", "box_budget = 20\nrel_tol = 0.1\nlower_samples = 8"))
+    p.write_text(text)
+    return p
 
 
 def certify(tmp_path, *, eta, T, alg="gd", ds="false", name="v"):
-    p = tmp_path / f"{name}.toml"
-    p.write_text(GD.format(name=name, eta=eta, T=T, alg=alg, ds=ds))
-    cert = runner.run(load_case(p)).data
+    cert = runner.run(load_case(_gd_case(tmp_path, name, eta, T, alg, ds))).data
     assert validate(cert) == []
     return cert
 
