@@ -2,7 +2,7 @@
 
 *Certified* numbers are outward-rounded enclosures from the trusted interval
 engine (mpmath.iv; for the data-specific bounds optionally Arb balls through
-python-flint, :mod:`certify.engine_flint`); *observed* numbers are floating
+python-flint, :mod:`certify.trusted.engine_flint`); *observed* numbers are floating
 point from the executor.
 Every certificate says which is which (its ``rigor`` section).
 
@@ -16,14 +16,17 @@ Public API::
 
 from __future__ import annotations
 
+from . import _moved
 from ._version import __version__
+
+_moved.install()  # old flat-layout paths (certify.screen, …) resolve, with a warning
 
 __all__ = ["__version__", "load_case", "run", "Certificate", "UserError", "certify_activation"]
 
 
 def __getattr__(name):  # lazy: keep `import certify` light
     if name == "load_case":
-        from .case import load_case
+        from .cases.case import load_case
 
         return load_case
     if name == "run":
@@ -31,7 +34,7 @@ def __getattr__(name):  # lazy: keep `import certify` light
 
         return run
     if name == "Certificate":
-        from .certificate import Certificate
+        from .output.certificate import Certificate
 
         return Certificate
     if name == "UserError":
@@ -39,11 +42,11 @@ def __getattr__(name):  # lazy: keep `import certify` light
 
         return UserError
     if name == "certify_activation":
-        from .activation_constants import certify_activation
+        from .trusted.activation_constants import certify_activation
 
         return certify_activation
     if name == "rnn":
         import importlib
 
-        return importlib.import_module(".rnn", __name__)
+        return importlib.import_module(".train.rnn", __name__)
     raise AttributeError(f"module 'certify' has no attribute {name!r}")

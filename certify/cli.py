@@ -53,7 +53,7 @@ def bound_strings(x) -> list[str]:
     """
     from mpmath import mpf
 
-    from .intervals import hi, interval_strings, lo, to_decimal
+    from .trusted.intervals import hi, interval_strings, lo, to_decimal
 
     big = mpf(sys.float_info.max)
     if hi(x) <= big:
@@ -64,8 +64,8 @@ def bound_strings(x) -> list[str]:
 def cmd_constants(args) -> int:
     from symbolic.activations import ActivationError
 
-    from .activation_constants import closed_form_constants
-    from .intervals import interval_strings, lo
+    from .trusted.activation_constants import closed_form_constants
+    from .trusted.intervals import interval_strings, lo
 
     try:
         res = closed_form_constants(args.activation, args.alpha, args.steps)

@@ -65,7 +65,7 @@ def cmd_run(args) -> int:
                         f"(choose from {', '.join(BACKENDS)})")
     engine = None
     if args.engine is not None:
-        from .engines import ENGINE_NAMES, canonical_engine, engine_unavailable
+        from .trusted.engines import ENGINE_NAMES, canonical_engine, engine_unavailable
 
         try:
             engine = canonical_engine(args.engine)
@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
             line += ": " + "; ".join(reasons[:3])
         print(line)
     if not args.no_report:
-        from .report import write_index
+        from .output.report import write_index
 
         write_index(Path(args.out))
     unknown = f", {counts['unknown']} unknown" if counts["unknown"] else ""
@@ -100,7 +100,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import write_index
+    from .output.report import write_index
 
     path = write_index(Path(args.folder))
     print(path)
@@ -108,7 +108,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import DEFAULT_RTOL, DEFAULT_SLOWDOWN, compare_paths
+    from .output.compare import DEFAULT_RTOL, DEFAULT_SLOWDOWN, compare_paths
 
     probs = compare_paths(Path(args.base), Path(args.new),
                           rtol=args.rtol or DEFAULT_RTOL,

@@ -31,7 +31,7 @@ class FieldError(Exception):
     """A bad value found while building something a case file describes.
 
     Raised by the data, target and init builders, which do not know the case
-    file's path; :func:`certify.case.load_case` turns it into a
+    file's path; :func:`certify.cases.case.load_case` turns it into a
     :class:`UserError` ``f"{path}: [{table}].{key}: {message}"``.
     """
 

@@ -42,7 +42,7 @@ class CaseFile(pytest.File):
 
 class CaseItem(pytest.Item):
     def runtest(self):
-        from .compare import compare_certificates
+        from .output.compare import compare_certificates
         from .runner import certify_case_file
 
         cfg = self.config

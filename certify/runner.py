@@ -1,7 +1,7 @@
 """The pipeline: case → constants → executor → certificate (DESIGN.md).
 
-:func:`run` certifies one loaded :class:`~certify.case.Case` and returns a
-:class:`~certify.certificate.Certificate`; :func:`certify_case_file` loads a
+:func:`run` certifies one loaded :class:`~certify.cases.case.Case` and returns a
+:class:`~certify.output.certificate.Certificate`; :func:`certify_case_file` loads a
 file, runs it and writes ``NAME.json`` (atomically) and ``NAME.md``;
 :func:`run_many` does that for many files, in parallel processes with
 ``jobs > 1``.
@@ -20,7 +20,7 @@ a needed bound is not finite or could not be established (a data-specific bound
 that is not finite, a box budget spent before a finite bound) or if *any*
 iterate was not checked (no finite constant for its ball, non-finite values,
 or an allowance not small against the loss terms: the resolution rule of
-:mod:`certify.executor`); the reasons then count the unchecked iterates per
+:mod:`certify.train.executor`); the reasons then count the unchecked iterates per
 reason.  ``pass`` otherwise: never on a bound that was not established.
 """
 
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 from mpmath import iv
 
-from .activation_constants import certify_activation, closed_form_constants
-from .certificate import (
+from .errors import UserError
+from .output.certificate import (
     RIGOR,
     SCHEMA_VERSION,
     Certificate,
@@ -42,9 +42,9 @@ from .certificate import (
     finite_or_none,
     float_list,
 )
-from .engines import canonical_engine
-from .errors import UserError
-from .intervals import ENGINE, float_up, hi, interval_strings, is_finite, lo, upper_string
+from .trusted.activation_constants import certify_activation, closed_form_constants
+from .trusted.engines import canonical_engine
+from .trusted.intervals import ENGINE, float_up, hi, interval_strings, is_finite, lo, upper_string
 
 
 def interval_engine_label(engine: str) -> str:
@@ -156,7 +156,7 @@ def _point_sensitivities(theta, X, activation, shift=None):
     """g_t of each point (neuron θ_i) at every sample and step, (P, n, T, p), by the
     executor's forward mode (the derived ``jvp`` template, one direction per coordinate;
     not the ``g_w``/``g_u`` templates of the certifier).  Observed."""
-    from . import rnn
+    from .train import rnn
 
     th = theta if shift is None else theta + shift
     P, p = th.shape
@@ -185,7 +185,7 @@ def _point_hessians(theta, X, activation, h):
 
 def _lower_points_check(lower, X, activation) -> list[str]:
     """Failure reasons when a data-specific lower bound is not reproduced at its point by
-    the executor's own derivative code (forward mode of :mod:`certify.rnn`; ‖H_t‖₂ by
+    the executor's own derivative code (forward mode of :mod:`certify.train.rnn`; ‖H_t‖₂ by
     central differences of it): the certifier's generated g_t/H_t code and the
     executor's derivatives disagree (a wrong template, a sign)."""
     pts = [(kind, t, pt) for kind in ("L", "beta")
@@ -218,7 +218,7 @@ def _lower_points_check(lower, X, activation) -> list[str]:
 def _rigor() -> dict:
     """The certificate's ``rigor`` section: :data:`RIGOR` plus the checks of this module
     and the executor's resolution rule (a new dict; RIGOR is not changed)."""
-    from .executor import ALLOWANCE_RULE
+    from .train.executor import ALLOWANCE_RULE
 
     out = {k: list(v) for k, v in RIGOR.items()}
     out["checked"] = out.get("checked", []) + [
@@ -301,8 +301,8 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     ``engine``: the trusted interval engine of the data-specific bounds
     ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
     """
-    from . import executor as ex_mod
-    from .comparator import linearized_comparator, transport_comparator
+    from .train import executor as ex_mod
+    from .train.comparator import linearized_comparator, transport_comparator
 
     timings: dict[str, float] = {}
     reasons: list[str] = []
@@ -343,7 +343,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     beta_drift = list(closed_B)
     L_drift = list(closed_L)
     if case.certify.data_specific:
-        from .data_constants import certify_data_constants
+        from .bounds.data_constants import certify_data_constants
 
         t0 = stage("data-specific constants")
         dc = certify_data_constants(
@@ -525,7 +525,7 @@ def certify_case_file(path, out_dir: Path | None, *, backend: str = "numpy", job
     A bad case file raises :class:`UserError` before anything is written.
     ``out_dir=None`` writes nothing (the parallel workers: the parent writes).
     """
-    from .case import load_case
+    from .cases.case import load_case
 
     t0 = time.perf_counter()
     case = load_case(path)
@@ -545,7 +545,7 @@ def write_outputs(cert: dict, out_dir: Path, *, report: bool = True) -> None:
     its finished cases.
     """
     if report:
-        from .report import write_report
+        from .output.report import write_report
 
         write_report(cert, out_dir)
     Certificate(cert).write(Path(out_dir) / f"{cert['case']['name']}.json")
@@ -571,7 +571,7 @@ def _worker(args):
 def _validate_all(files) -> None:
     """Validate every case file and reject two files with the same ``name`` (their
     certificates would overwrite each other); raises :class:`UserError`."""
-    from .case import load_case
+    from .cases.case import load_case
 
     seen: dict[str, Path] = {}
     for f in files:
@@ -623,7 +623,7 @@ def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, prog
     files, cases run in parallel processes; with one file, ``jobs`` goes to the
     neuron-parallel certifier.
     """
-    from .certificate import check_out_dir
+    from .output.certificate import check_out_dir
 
     files = [Path(f) for f in files]
     out_dir = Path(out_dir)

@@ -45,10 +45,10 @@ def activation_functions(act: Activation | str):
 def constants(activation: str, alpha, steps: int) -> dict:
     """Certified activation constants and closed-form L_t, β_t at α_m = alpha.
 
-    A convenience façade over :func:`certify.activation_constants.closed_form_constants`
+    A convenience façade over :func:`certify.trusted.activation_constants.closed_form_constants`
     (certification needs the interval engine, which lives in ``certify``).
     Values are mpmath.iv intervals.
     """
-    from certify.activation_constants import closed_form_constants
+    from certify.trusted.activation_constants import closed_form_constants
 
     return closed_form_constants(activation, alpha, steps)

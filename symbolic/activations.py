@@ -9,7 +9,7 @@ ever reaches Python's ``eval`` unchecked.
 
 Every activation must be C² on all of R (checked symbolically with sympy's
 ``continuous_domain`` for σ, σ', σ''); boundedness of σ, σ', σ'' is checked by
-the certification in :mod:`certify.activation_constants` (an unbounded
+the certification in :mod:`certify.trusted.activation_constants` (an unbounded
 expression is rejected there with a clear error).
 
 ``trusted_form`` rewrites an expression so that it only uses the primitives

@@ -16,7 +16,7 @@ Two numeric worlds:
   ufunc calls writing into preallocated buffers (``out=``), one call per
   elementwise operation and no temporary allocated.
 * **interval** — functions ``f(*args, ns)`` where ``ns`` is the interval
-  namespace of :mod:`certify.intervals` (mpmath.iv).  Expressions are first
+  namespace of :mod:`certify.trusted.intervals` (mpmath.iv).  Expressions are first
   rewritten by :func:`symbolic.activations.trusted_form` so only the primitives
   mpmath.iv rounds outward correctly appear; rationals print as
   ``ns.mpf(p)/q`` (an exact integer divided with outward rounding), π as the

@@ -21,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import iv
 
-from certify.activation_constants import certify_activation, check_certifiable
 from certify.cli import main
-from certify.intervals import hi, lo
+from certify.trusted.activation_constants import certify_activation, check_certifiable
+from certify.trusted.intervals import hi, lo
 from symbolic.activations import ActivationError
 
 from .mp_reference import sigma_mp
@@ -91,9 +91,10 @@ far = st.one_of(st.floats(-1e7, 1e7), st.sampled_from([-1e300, 1e300, -200.0, 20
 
 
 def _points(a, b, fracs):
-    """50-digit points of [a, b] (finite ones; a far point for an infinite end)."""
-    fa = a if mpmath.isfinite(a) else (-1e12 if a < 0 else 1e12)
-    fb = b if mpmath.isfinite(b) else (-1e12 if b < 0 else 1e12)
+    """50-digit points of [a, b] (finite ones; for an infinite end a point 10^12 beyond the
+    other end, which stays inside [a, b] even when that end is far out)."""
+    fa = a if mpmath.isfinite(a) else (b - 10**12 if mpmath.isfinite(b) else -1e12)
+    fb = b if mpmath.isfinite(b) else (a + 10**12 if mpmath.isfinite(a) else 1e12)
     A, B = mpmath.mpf(fa), mpmath.mpf(fb)
     return [A, B] + [min(max(A + (B - A) * mpmath.mpf(f), A), B) for f in fracs]
 
@@ -130,10 +131,10 @@ def test_enclosure_beyond_Z_is_tight_for_narrow_intervals():
 @given(k=st.integers(0, 2), a=st.floats(-1e4, 1e4), w=st.floats(0, 50),
        fracs=st.lists(st.floats(0, 1), min_size=1, max_size=6))
 def test_screen_table_is_sound_for_oscillating_tails(k, a, w, fracs):
-    """The screening table (certify.screen) reads the decomposition as monotone
+    """The screening table (certify.trusted.screen) reads the decomposition as monotone
     between break points on [−Z, Z] and takes lim_± as the tails' values: with
     enclosed tails it must still contain every value."""
-    from certify.screen import IA, activation_table
+    from certify.trusted.screen import IA, activation_table
 
     t = activation_table("sin(z)")
     X = IA(np.array([a]), np.array([a + w]))
@@ -149,7 +150,7 @@ def test_flint_activation_is_sound_beyond_Z():
     pytest.importorskip("flint")
     from flint import arb
 
-    from certify.engine_flint import ArbActivation
+    from certify.trusted.engine_flint import ArbActivation
 
     A = ArbActivation(certify_activation("sin(z)").enclosure)
     Y = A(0, arb(100).union(arb(103)))
@@ -157,7 +158,7 @@ def test_flint_activation_is_sound_beyond_Z():
 
 
 def test_decomposition_survives_the_disk_cache():
-    from certify import activation_constants as m
+    from certify.trusted import activation_constants as m
 
     first = certify_activation("sin(z)")
     m.certify_activation.cache_clear()

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import iv
 
-from certify.activation_constants import certify_activation
-from certify.intervals import hi, interval, lo
+from certify.trusted.activation_constants import certify_activation
+from certify.trusted.intervals import hi, interval, lo
 
 from .mp_reference import sigma_mp
 
@@ -79,7 +79,7 @@ def test_tight_enclosure_contains_50_digit_point_values(name, k, a, b, fracs):
 @settings(max_examples=40, deadline=None)
 @given(name=st.sampled_from(list(EXACT)), k=st.integers(0, 3), a=endpoint, w=st.floats(0, 1e-3))
 def test_generated_interval_code_is_sound_on_narrow_inputs(name, k, a, w):
-    from certify.intervals import NS
+    from certify.trusted.intervals import NS
     from symbolic import activation_functions
 
     gen = activation_functions(name)

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certify.case import Case, DecimalValue, load_case
-from certify.data import norm_violations
+from certify.cases.case import Case, DecimalValue, load_case
+from certify.cases.data import norm_violations
 from certify.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,9 +16,9 @@ import mpmath
 import pytest
 
 from certify import runner
-from certify.certificate import write_atomic
 from certify.cli import main
-from certify.report import render, write_report
+from certify.output.certificate import write_atomic
+from certify.output.report import render, write_report
 from tests.test_runner import write_case
 
 CLI = [sys.executable, "-m", "certify"]
@@ -90,7 +90,7 @@ def test_out_not_writable(tmp_path, capsys, no_compute):
 
 
 def test_out_check_leaves_nothing_behind(tmp_path):
-    from certify.certificate import check_out_dir
+    from certify.output.certificate import check_out_dir
 
     check_out_dir(tmp_path / "a" / "b")  # writable: no error, and no folder left
     assert tree(tmp_path) == []

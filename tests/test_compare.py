@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from certify import compare as cmp
 from certify.cli import main
-from certify.compare import compare_certificates, compare_paths
+from certify.output import compare as cmp
+from certify.output.compare import compare_certificates, compare_paths
 
 BASELINES = Path(__file__).resolve().parents[1] / "cases" / "baselines"
 PGD = "tanh-short-memory"   # projected GD, data-specific constants, a-priori bound applies
@@ -105,7 +105,7 @@ def test_baselines_are_not_flagged_against_themselves(capsys):
 
 
 def test_certificate_objects_compare_like_dicts():
-    from certify.certificate import Certificate
+    from certify.output.certificate import Certificate
 
     assert compare_certificates(Certificate(load()), Certificate(load())) == []
     worse = Certificate(mutated("executor.avg_loss", lambda v: v * 100))

@@ -1,4 +1,4 @@
-"""Certified data-specific constants (certify.data_constants).
+"""Certified data-specific constants (certify.bounds.data_constants).
 
 Soundness: certified bounds ≥ 50-digit point evaluations at random points of Ω_ρ
 (boundary included).  Monotone in ρ.  Structure: m/2 distinct neurons, jobs do
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpmath import iv
 
-from certify.data_constants import certify_data_constants
-from certify.intervals import hi
+from certify.bounds.data_constants import certify_data_constants
+from certify.trusted.intervals import hi
 from tests.mp_reference import hidden_states
 
 
@@ -32,12 +32,12 @@ def sphere_data(n, T, d, seed):
 
 
 def symmetric(m, d, alpha0, seed):
-    """THEORY §2 (the same draw order as certify.init.symmetric_init)."""
+    """THEORY §2 (the same draw order as certify.cases.init.symmetric_init)."""
     try:
-        from certify.init import symmetric_init
+        from certify.cases.init import symmetric_init
 
         return symmetric_init(m, d, alpha0, seed)
-    except ImportError:  # pragma: no cover - certify.init is written concurrently
+    except ImportError:  # pragma: no cover - certify.cases.init is written concurrently
         rng = np.random.default_rng(seed)
         h = m // 2
         c = 2.0 * rng.integers(0, 2, h) - 1
@@ -187,7 +187,7 @@ def test_tightness_reference_case():
     """m=64, n=16, T=16, d=3, tanh, α₀=0.5, ρ_w=ρ_u=1: certified/lower ≤ 1.25 at every t."""
     m, n, T, d = 64, 16, 16, 3
     try:
-        from certify.data import sphere
+        from certify.cases.data import sphere
 
         X = sphere(n, T, d, 2)
     except ImportError:  # pragma: no cover

@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from certify import data as D
-from certify import targets as TG
-from certify.case import DecimalValue
+from certify.cases import data as D
+from certify.cases import targets as TG
+from certify.cases.case import DecimalValue
+from certify.cases.init import ball_radius, float_below, symmetric_init
 from certify.errors import FieldError
-from certify.init import ball_radius, float_below, symmetric_init
 
 ACTIVATIONS = ("tanh", "logistic", "gaussian")
 

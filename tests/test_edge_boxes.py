@@ -27,10 +27,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpmath import iv, mpf
 
-from certify.engine import enclose_box_from
-from certify.engines import engine_unavailable, get_engine
-from certify.intervals import hi, lo
-from certify.screen import activation_table, screen_bounds
+from certify.trusted.engine import enclose_box_from
+from certify.trusted.engines import engine_unavailable, get_engine
+from certify.trusted.intervals import hi, lo
+from certify.trusted.screen import activation_table, screen_bounds
 from symbolic.activations import BUILTIN_SOURCES
 from tests.mp_reference import reference
 
@@ -104,7 +104,7 @@ def _check_step(st_, act, theta, xs, t):
 
 def _contains(x, v, slack=0) -> bool:
     if type(x).__name__ == "arb":
-        from certify.engine_flint import lower_mpf, upper_mpf
+        from certify.trusted.engine_flint import lower_mpf, upper_mpf
 
         a, b = lower_mpf(x), upper_mpf(x)
     else:
@@ -136,7 +136,7 @@ def test_trusted_edge_boxes_contain_50_digit_values(engine, act, case):
     q = np.concatenate([[blo[0]], np.clip(u0, blo[1:], bhi[1:])])
     a = blo + (q - blo) * 0.5
     b = bhi + (q - bhi) * 0.5
-    sub = enclose_box_from(eng.system if engine == "python-flint" else eng.enc,
+    sub = enclose_box_from(eng.system,
                            a.tolist(), b.tolist(), xs.tolist(), [s.dH for s in sts], T,
                            u0.tolist(), iv.mpf(r))
     for theta in points:

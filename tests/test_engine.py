@@ -1,4 +1,5 @@
-"""Trusted per-neuron kernels (certify.engine) and the screening path (certify.screen).
+"""Trusted per-neuron kernels (certify.trusted.engine, engine_iv) and the screening path
+(certify.trusted.screen).
 
 Soundness is checked against the naive 50-digit reference of tests/mp_reference.py:
 h_t recomputed from the definition, its θ-derivatives by mpmath's high-precision
@@ -16,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpmath import iv, mpf
 
-from certify.engine import (
+from certify.trusted.engine import (
     Dual,
-    IVEngine,
     enclose_box,
     enclose_box_from,
     enclose_point,
@@ -26,10 +26,11 @@ from certify.engine import (
     point_lower,
     spectral_upper_exact,
 )
-from certify.engines import get_engine
-from certify.intervals import hi, lo
-from certify.screen import IA, activation_table, point_values, screen_bounds
-from certify.screen import spectral_upper as screen_spectral
+from certify.trusted.engine_iv import IVEngine
+from certify.trusted.engines import get_engine
+from certify.trusted.intervals import hi, lo
+from certify.trusted.screen import IA, activation_table, point_values, screen_bounds
+from certify.trusted.screen import spectral_upper as screen_spectral
 from symbolic import activation_functions
 from tests.mp_reference import reference
 
@@ -69,7 +70,7 @@ def test_box_enclosures_contain_50_digit_values(case):
     xs, blo, bhi, rng = case
     eng = get_engine("mpmath.iv", "tanh")
     T = len(xs)
-    sts = enclose_box(eng.enc, list(blo), list(bhi), xs.tolist(), steps=T)
+    sts = enclose_box(eng.system, list(blo), list(bhi), xs.tolist(), steps=T)
     p = len(blo)
     for _ in range(2):
         theta = blo + (bhi - blo) * rng.uniform(0, 1, p)
@@ -116,7 +117,7 @@ def test_cheap_enclosure_from_superset_is_sound(case):
     # a sub-box
     a = blo + (bhi - blo) * rng.uniform(0, 0.5, len(blo))
     b = a + (bhi - a) * rng.uniform(0, 1, len(blo))
-    sts = enclose_box_from(eng.enc, list(a), list(b), xs.tolist(), [s_.dH for s_ in sup], T)
+    sts = enclose_box_from(eng.system, list(a), list(b), xs.tolist(), [s_.dH for s_ in sup], T)
     theta = a + (b - a) * rng.uniform(0, 1, len(a))
     t = T - 1
     g = reference("tanh", theta, xs, t, 1)
@@ -133,7 +134,7 @@ def test_point_enclosure_is_thin_and_contains_value(act):
     xs = rng.standard_normal((3, 2)) * 0.6
     theta = [0.4, 0.8, -0.3]
     eng = get_engine("mpmath.iv", act)
-    sts = enclose_point(eng.enc, theta, xs.tolist(), 3)
+    sts = enclose_point(eng.system, theta, xs.tolist(), 3)
     for t in range(3):
         assert _contains(sts[t].h, reference(act, theta, xs, t, 0))
         g = reference(act, theta, xs, t, 1)

@@ -1,5 +1,5 @@
 """The second trusted engine: Arb ball arithmetic through python-flint
-(certify.engine_flint), behind the interface of certify.engine.IVEngine.
+(certify.trusted.engine_flint), behind the interface of certify.trusted.engine_iv.IVEngine.
 
 Soundness against the naive 50-digit reference (tests/mp_reference.py, no
 sensitivity template involved), agreement with mpmath.iv on every shipped case
@@ -22,9 +22,9 @@ from mpmath import iv, mpf
 
 flint = pytest.importorskip("flint")
 
-from certify.engine import IVEngine, spectral_upper_exact  # noqa: E402
-from certify.engine import norm_bounds as iv_norm_bounds  # noqa: E402
-from certify.engine_flint import (  # noqa: E402
+from certify.trusted.engine import norm_bounds as iv_norm_bounds  # noqa: E402
+from certify.trusted.engine import spectral_upper_exact  # noqa: E402
+from certify.trusted.engine_flint import (  # noqa: E402
     FlintEngine,
     adapt,
     arb_to_iv,
@@ -35,14 +35,15 @@ from certify.engine_flint import (  # noqa: E402
     spectral_int_sym,
     spectral_upper,
 )
-from certify.engines import (  # noqa: E402
+from certify.trusted.engine_iv import IVEngine  # noqa: E402
+from certify.trusted.engines import (  # noqa: E402
     ENGINES,
     EngineUnavailable,
     canonical_engine,
     engine_unavailable,
     get_engine,
 )
-from certify.intervals import hi, lo  # noqa: E402
+from certify.trusted.intervals import hi, lo  # noqa: E402
 from symbolic import cell_functions  # noqa: E402
 from tests.test_engine import reference, small_case  # noqa: E402
 
@@ -106,7 +107,7 @@ def test_missing_python_flint_is_a_clear_error(monkeypatch):
     import importlib.util
     import sys
 
-    import certify.engines as engine_mod
+    import certify.trusted.engines as engine_mod
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -114,7 +115,7 @@ def test_missing_python_flint_is_a_clear_error(monkeypatch):
     why = engine_unavailable("flint")
     assert why and "python-flint" in why and "not installed" in why and "\n" not in why
     assert engine_unavailable("mpmath.iv") is None
-    monkeypatch.delitem(sys.modules, "certify.engine_flint", raising=False)
+    monkeypatch.delitem(sys.modules, "certify.trusted.engine_flint", raising=False)
     monkeypatch.setitem(sys.modules, "flint", None)  # `import flint` fails
     with pytest.raises(EngineUnavailable, match="python-flint package"):
         engine_mod._flint_engine("tanh")
@@ -122,18 +123,18 @@ def test_missing_python_flint_is_a_clear_error(monkeypatch):
 
 def test_an_import_error_of_ours_is_not_reported_as_a_missing_package(monkeypatch):
     """Only a failing ``import flint`` means "not installed"; any other ImportError
-    (a defect in certify.engine_flint) keeps its traceback."""
+    (a defect in certify.trusted.engine_flint) keeps its traceback."""
     import sys
 
-    import certify.engines as engine_mod
+    import certify.trusted.engines as engine_mod
 
-    monkeypatch.setitem(sys.modules, "certify.engine_flint", None)
+    monkeypatch.setitem(sys.modules, "certify.trusted.engine_flint", None)
     with pytest.raises(ImportError):  # EngineUnavailable is a ValueError
         engine_mod._flint_engine("tanh")
 
 
 def test_case_file_engine_key(tmp_path, monkeypatch):
-    from certify.case import load_case
+    from certify.cases.case import load_case
     from certify.errors import UserError
     from tests.test_case import mutate, write
 
@@ -265,8 +266,8 @@ def test_tight_product_contains_every_product(a, b, c, d):
     checked in rationals, and are no wider than the interval product (+ rounding)."""
     from fractions import Fraction
 
-    from certify.engine_flint import hull_mul, lower_mpf, tmul, upper_mpf
-    from certify.intervals import _mpf_fraction
+    from certify.trusted.engine_flint import hull_mul, lower_mpf, tmul, upper_mpf
+    from certify.trusted.intervals import _mpf_fraction
 
     a, b = sorted((a, b))
     c, d = sorted((c, d))
@@ -284,7 +285,7 @@ def test_tight_product_contains_every_product(a, b, c, d):
 
 
 def test_ball_dual_follows_the_chain_rule():
-    from certify.engine_flint import BallDual
+    from certify.trusted.engine_flint import BallDual
 
     with precision(53):
         x = BallDual(arb(0.5), [arb(1), arb(0)])
@@ -454,7 +455,7 @@ def test_shipped_cases_engines_overlap(path, record_property):
     """On boxes around a few neurons and samples of each shipped case (the root box
     of the neuron's set and a quarter of it), every enclosure of python-flint overlaps
     mpmath.iv's; the widths and norm bounds are comparable (ratios recorded)."""
-    from certify.case import load_case
+    from certify.cases.case import load_case
 
     case = load_case(path)
     ie = get_engine("mpmath.iv", case.activation)
@@ -511,7 +512,7 @@ FAST = dict(rel_tol=0.3, box_budget=400, lower_samples=8)
 
 @pytest.fixture(scope="module")
 def small_runs():
-    from certify.data_constants import certify_data_constants
+    from certify.bounds.data_constants import certify_data_constants
     from tests.test_data_constants import sphere_data, symmetric
 
     m, n, T, d = 4, 2, 3, 2
@@ -552,8 +553,8 @@ def test_runner_records_the_engine(tmp_path):
     import json
 
     import certify
-    from certify.certificate import validate
     from certify.cli import main
+    from certify.output.certificate import validate
     from tests.test_runner import write_case
 
     p = write_case(tmp_path, ds="true")
@@ -572,7 +573,7 @@ def test_runner_records_the_engine(tmp_path):
 
 
 def test_iv_norm_bounds_dispatch_balls(engines):
-    """certify.engine.norm_bounds given ball enclosures uses the Arb version (it never
+    """certify.trusted.engine.norm_bounds given ball enclosures uses the Arb version (it never
     reads a ball's midpoint as a number)."""
     _, fe = engines["tanh"]
     sts = fe.box([0.1, 0.2, -0.3], [0.15, 0.25, -0.2], [[0.3, 0.4], [0.5, -0.1]], None, None, 2)

@@ -1,4 +1,4 @@
-"""certify.executor, certify.projection, certify.comparator.
+"""certify.executor, certify.train.projection, certify.train.comparator.
 
 The drift inequality (THEORY §7) must hold with no violation in the three
 regimes q < 1, q = 1, q > 1 (tanh, α_m = 0.6, 1, 1.3) with the closed-form β_t,
@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from certify import comparator, executor, projection, rnn
-from certify.init import symmetric_init
+from certify.cases.init import symmetric_init
+from certify.train import comparator, executor, projection, rnn
 from symbolic.recurrence import numeric_recurrence
 
 TANH_SIGMA = (1.0, 1.0, 4.0 / (3.0 * math.sqrt(3.0)))

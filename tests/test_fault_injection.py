@@ -24,8 +24,11 @@ import pytest
 from mpmath import iv
 
 import symbolic
-from certify import activation_constants, data_constants, executor, projection, rnn, runner
-from certify.case import load_case
+from certify import runner
+from certify.bounds import data_constants
+from certify.cases.case import load_case
+from certify.train import executor, projection, rnn
+from certify.trusted import activation_constants
 from symbolic import codegen
 
 from .conftest import SUMMARY_LINES

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mpmath import iv
 
-from certify.intervals import NS, hi, interval, interval_strings, lo, to_decimal
+from certify.trusted.intervals import NS, hi, interval, interval_strings, lo, to_decimal
 
 
 @pytest.mark.xfail(strict=True, reason="mpmath.iv.exp rounds to nearest for tiny arguments")

@@ -1,15 +1,19 @@
-"""The module graph (issue #12): imports point one way, old paths warn.
+"""The layout (issue #12): rooms in the order data flows, imports point one way.
 
-The graph is read from the syntax tree of every module of ``certify`` and
-``symbolic`` (generated code left out), counting imports anywhere in a module,
-function-level ones included.  ``KNOWN_CIRCLES`` lists the circles that remain;
-the test fails when a new one appears and when a listed one is gone (then
-delete it from the list).
+The module graph is read from the syntax tree of every module of ``certify``
+and ``symbolic`` (generated code left out), counting imports anywhere in a
+module, function-level ones included.  The rules checked here are the ones the
+rooms' ``__init__`` docstrings state: no import circle anywhere; nothing in
+``certify.trusted`` imports a room above it; the two engines share a base and
+never import each other; the old flat paths still resolve, with a warning.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,11 +21,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("certify", "symbolic")
 
-#: circles still to break (issue #12); each as the sorted tuple of its modules
-KNOWN_CIRCLES = {
-    # symbolic.constants is a façade that calls certify's certification at call time
-    ("certify.activation_constants", "symbolic"),
+#: the rooms of certify, in the order data flows, and what each may import from certify
+ROOMS = {
+    "certify.trusted": set(),
+    "certify.cases": {"certify.trusted", "certify.errors"},
+    "certify.bounds": {"certify.trusted", "certify.errors"},
+    "certify.train": set(),
+    "certify.output": {"certify.errors", "certify._version"},
 }
+#: what certify's top level holds besides the rooms (the folder listing is the pipeline)
+TOP_LEVEL = {"__init__", "__main__", "_moved", "_version", "errors", "argtypes", "progress",
+             "runner", "cli", "commands", "pytest_plugin"}
 
 
 def _module_name(path: Path) -> str:
@@ -92,26 +102,102 @@ def _circles(graph) -> set[tuple[str, ...]]:
     return out
 
 
-def test_no_new_import_circles():
-    found = _circles(_graph())
-    assert found - KNOWN_CIRCLES == set(), f"new import circles: {found - KNOWN_CIRCLES}"
-    assert KNOWN_CIRCLES - found == set(), (
-        f"circles gone (remove them from KNOWN_CIRCLES): {KNOWN_CIRCLES - found}")
+def _room(mod: str) -> str:
+    """The room (or top-level module) a certify module lives in."""
+    parts = mod.split(".")
+    return ".".join(parts[:2])
 
 
-def test_engines_do_not_import_each_other():
+def test_no_import_circles():
+    assert _circles(_graph()) == set()
+
+
+def test_folder_listing_is_the_rooms():
+    top = {p.stem for p in (ROOT / "certify").glob("*.py")}
+    rooms = {p.name for p in (ROOT / "certify").iterdir()
+             if p.is_dir() and (p / "__init__.py").exists()}
+    assert top == TOP_LEVEL, f"new flat modules: {top - TOP_LEVEL}; gone: {TOP_LEVEL - top}"
+    assert {f"certify.{r}" for r in rooms} == set(ROOMS)
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_room_imports_only_what_its_docstring_allows(room):
+    allowed = ROOMS[room] | {room}
+    bad = {(m, t) for m, ts in _graph().items() if _room(m) == room
+           for t in ts if t.startswith("certify") and _room(t) not in allowed}
+    assert bad == set(), f"{room} imports outside its room: {sorted(bad)}"
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_room_docstring_says_what_it_owns_and_may_import(room):
+    doc = importlib.import_module(room).__doc__ or ""
+    assert "May import" in doc and "Owns" in doc or room == "certify.trusted", room
+    if room == "certify.trusted":
+        assert "Enclosure contract" in doc and "Trusted primitives" in doc and "May import" in doc
+
+
+def test_symbolic_reaches_certify_only_through_its_facade():
+    """``symbolic.constants`` (the package's public façade) calls the certification; no
+    module inside symbolic imports certify."""
     g = _graph()
-    assert "certify.engine_flint" not in g["certify.engine"]
-    assert "certify.engines" not in g["certify.engine"]
-    assert "certify.engines" not in g["certify.engine_flint"]
+    inner = {(m, t) for m, ts in g.items() if m.startswith("symbolic.")
+             for t in ts if t.startswith("certify")}
+    assert inner == set()
+    assert g["symbolic"] & {t for t in g if t.startswith("certify")} <= {
+        "certify.trusted.activation_constants"}
 
 
-@pytest.mark.parametrize("name", ["get_engine", "canonical_engine", "engine_unavailable",
-                                  "EngineUnavailable", "ENGINE_NAMES", "DEFAULT_ENGINE"])
-def test_old_engine_registry_paths_warn_and_work(name):
-    import certify.engine as old
-    import certify.engines as new
+def test_engines_share_a_base_and_do_not_import_each_other():
+    g = _graph()
+    iv, fl, base, reg = (f"certify.trusted.{m}" for m in
+                         ("engine_iv", "engine_flint", "engine", "engines"))
+    assert base in g[iv] and base in g[fl]
+    assert fl not in g[iv] and iv not in g[fl]
+    assert not g[base] & {iv, fl, reg}
+    assert reg not in g[iv] | g[fl]
 
-    with pytest.warns(DeprecationWarning, match=f"certify.engines.{name}"):
-        value = getattr(old, name)
-    assert value is getattr(new, name)
+
+def _old_paths():
+    from certify._moved import MOVED, PUBLIC
+
+    return sorted(MOVED), PUBLIC
+
+
+@pytest.mark.parametrize("old", _old_paths()[0])
+def test_old_flat_paths_resolve_with_a_warning(old, monkeypatch):
+    from certify._moved import MOVED, PUBLIC
+
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    if old in PUBLIC:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            mod = importlib.import_module(old)
+    else:
+        with pytest.warns(DeprecationWarning, match=f"{old} moved to {MOVED[old][0]}"):
+            mod = importlib.import_module(old)
+    new = importlib.import_module(MOVED[old][0])
+    public = [n for n in vars(new) if not n.startswith("_")][:5]
+    assert public and all(getattr(mod, n) is getattr(new, n) for n in public)
+
+
+@pytest.mark.parametrize("name, home", [
+    ("IVEngine", "engine_iv"), ("IVSystem", "engine_iv"), ("enclose_box", "engine"),
+    ("NumberSystem", "engine"), ("get_engine", "engines"), ("canonical_engine", "engines")])
+def test_old_engine_module_finds_names_in_all_three(name, home, monkeypatch):
+    monkeypatch.delitem(sys.modules, "certify.engine", raising=False)
+    with pytest.warns(DeprecationWarning, match="certify.engine moved to"):
+        old = importlib.import_module("certify.engine")
+    assert getattr(old, name) is getattr(importlib.import_module(f"certify.trusted.{home}"), name)
+
+
+def test_public_api_unchanged():
+    import certify.rnn as public_rnn
+
+    import certify
+    from certify import rnn
+
+    assert rnn is public_rnn
+    assert all(callable(getattr(rnn, f)) for f in
+               ("forward", "loss_and_grad", "jvp", "check_grads"))
+    assert certify.load_case.__module__ == "certify.cases.case"
+    assert certify.run.__module__ == "certify.runner"

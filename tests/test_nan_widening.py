@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from mpmath import iv, mpf
 
-from certify.intervals import hi, intersect, lo
-from certify.screen import IA, activation_table, point_values, screen_bounds
+from certify.trusted.intervals import hi, intersect, lo
+from certify.trusted.screen import IA, activation_table, point_values, screen_bounds
 from symbolic import activation_functions
 
 INF = np.inf
@@ -74,7 +74,7 @@ def test_unbounded_sigma3_tail_times_zero_derivative_does_not_crash():
 @pytest.mark.slow
 def test_issue_case_certifies(tmp_path):
     """The issue's whole case (shrunk in n) runs to a verdict instead of crashing."""
-    from certify.case import load_case
+    from certify.cases.case import load_case
     from certify.runner import run
 
     path = tmp_path / "nan.toml"

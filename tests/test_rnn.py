@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from certify import rnn
-from certify.init import symmetric_init
+from certify.cases.init import symmetric_init
 from tests.gpu_util import cupy_or_skip
 
 ACTS = ("tanh", "logistic", "gaussian")

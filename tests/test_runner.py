@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from certify.certificate import validate
 from certify.cli import main
+from certify.output.certificate import validate
 
 SMALL = """
 name = "{name}"

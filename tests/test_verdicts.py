@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from mpmath import iv, mpf
 
-from certify import data_constants, executor, rnn, runner
-from certify.case import load_case
-from certify.certificate import validate
+from certify import runner
+from certify.bounds import data_constants
+from certify.cases.case import load_case
+from certify.output.certificate import validate
+from certify.train import executor, rnn
 from tests.test_runner import write_case
 
 
@@ -49,7 +51,7 @@ def test_huge_step_with_unchecked_iterates_is_unknown(tmp_path):
     assert all(drift["not_checked_legend"][c] in text for c in counts)
     assert len(drift["not_checked_reason"]) == 10 and None not in drift["not_checked_reason"]
     # the report says how many iterates were checked and why the others were not
-    from certify.report import render
+    from certify.output.report import render
 
     md = render(cert, {})
     assert "- iterates checked: 0 of 10" in md

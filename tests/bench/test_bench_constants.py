@@ -1,4 +1,4 @@
-"""Benchmark: certified data-specific constants (certify.data_constants).
+"""Benchmark: certified data-specific constants (certify.bounds.data_constants).
 
 Reference case (the issue's): m = 64, n = 16, T = 16, d = 3, tanh, α₀ = 0.5,
 ρ_w = ρ_u = 1 (sphere data, seed 2; symmetric init, seed 1), rel_tol 0.15.
@@ -37,7 +37,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from certify.data_constants import certify_data_constants
+from certify.bounds.data_constants import certify_data_constants
 
 pytestmark = pytest.mark.bench
 
@@ -49,8 +49,8 @@ _RUNS: dict = {}
 
 @pytest.fixture(scope="module")
 def case():
-    from certify.data import sphere
-    from certify.init import symmetric_init
+    from certify.cases.data import sphere
+    from certify.cases.init import symmetric_init
 
     return sphere(N, T, D, 2), symmetric_init(M, D, 0.5, 1)
 
@@ -122,7 +122,7 @@ def _norms_per_box(eng, case, boxes):
 
 
 def _bench_engine(benchmark, case, name):
-    from certify.engines import get_engine
+    from certify.trusted.engines import get_engine
 
     X, init = case
     eng = get_engine(name, "tanh")
@@ -150,7 +150,7 @@ def test_bench_flint_engine(benchmark, case):
     pytest.importorskip("flint")
     rate = _bench_engine(benchmark, case, "python-flint")
     if "rate:mpmath.iv" not in _RUNS:  # measured in this run, on this machine
-        from certify.engines import get_engine
+        from certify.trusted.engines import get_engine
 
         X, init = case
         eng = get_engine("mpmath.iv", "tanh")
@@ -183,7 +183,7 @@ def test_bench_reference_case_flint(benchmark, case):
 
 
 def test_bench_screening(benchmark, case):
-    from certify.screen import activation_table, screen_bounds
+    from certify.trusted.screen import activation_table, screen_bounds
 
     X, init = case
     rng = np.random.default_rng(0)

@@ -339,7 +339,7 @@ def train(w0, U0, c, X, Y, *, eta: float, iterations: int, rho_w: float, rho_u: 
     """Run GD / projected GD from Θ(0) = (w0, U0) and check the drift inequality each step.
 
     ``comparator`` is Θ̄: a pair ``(w̄, Ū)`` or an object with ``.w`` and ``.U``
-    (:class:`certify.comparator.Comparator`).  ``beta`` and ``L`` are arrays over
+    (:class:`certify.train.comparator.Comparator`).  ``beta`` and ``L`` are arrays over
     t (length T) of the case's ball; ``beta_for_radius``/``L_for_radius`` map a
     ball ``(ρ_w, ρ_u)`` to those arrays (used by GD, see the module doc).
     ``comparator_loss_bound`` (optional) is an a-priori bound of R̂(Θ̄)

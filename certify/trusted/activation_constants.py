@@ -8,7 +8,7 @@ bounded on R).  R is cut at ±Z (Z a power of two, 8 … 128):
 * **compact part** — branch and bound on [−Z, Z]: bisection discards every
   sub-interval on which σ^{(k+1)} cannot vanish (σ^{(k)} is monotone there, so
   its extreme values sit at break points); the remaining narrow *critical
-  cells* are evaluated with the mean-value form (see :mod:`certify.intervals`);
+  cells* are evaluated with the mean-value form (see :mod:`certify.trusted.intervals`);
 * **monotone tails** — where the sign of σ^{(k+1)} is certified on z ≥ Z (and
   on z ≤ −Z) from interval values of its factors, σ^{(k)} is monotone there,
   so it has a limit in [−∞, ∞] and |σ^{(k)}| ≤ max(|σ^{(k)}(±Z)|, |lim|).  The
@@ -29,7 +29,7 @@ bounded on R).  R is cut at ±Z (Z a power of two, 8 … 128):
   finite enclosure is rejected ("… is not certified finite").  Every order k
   with enclosed tails uses one common Z, at least the Z of every order with
   monotone tails, so that on [−Z_max, Z_max] each σ^{(k)} is monotone between
-  consecutive break points (the screening table of :mod:`certify.screen`
+  consecutive break points (the screening table of :mod:`certify.trusted.screen`
   relies on it); the decomposition then has ``monotone_tails = False`` and
   its ``lim_pos``/``lim_neg`` are the tail enclosures.
 
@@ -53,9 +53,8 @@ from functools import lru_cache
 
 from mpmath import iv, mpf
 
-from symbolic import activation_functions, resolve
-from symbolic.activations import Activation, ActivationError, echo
-from symbolic.codegen import cache_dir, write_atomic
+from symbolic.activations import Activation, ActivationError, echo, resolve
+from symbolic.codegen import activation_module, cache_dir, write_atomic
 
 from .intervals import (
     NS,
@@ -209,7 +208,7 @@ def _form_code(source: str, j: int, sgn: int, var: str, split: bool):
     except Exception:  # noqa: BLE001 - an optional form: the others still stand
         return None
     scope: dict = {}
-    exec(compile(src, f"<certify.activation_constants {var}-form>", "exec"), scope)  # generated
+    exec(compile(src, f"<activation_constants {var}-form>", "exec"), scope)  # generated
     f = scope["form"]
     return lambda V: f(V, ns=NS)
 
@@ -326,7 +325,7 @@ def _monotone_Z(act: Activation, gen, k: int):
 
 
 def _cells(act: Activation, gen, k: int, Z) -> tuple:
-    """Critical cells of σ^{(k)} on [−Z, Z] (:func:`certify.intervals.find_cells`)."""
+    """Critical cells of σ^{(k)} on [−Z, Z] (:func:`certify.trusted.intervals.find_cells`)."""
     fprime = getattr(gen, f"d{k + 1}_interval")
     try:
         cells = find_cells(lambda X: fprime(X, ns=NS), mpf(-Z), mpf(Z), CELL_TOL)
@@ -409,7 +408,7 @@ def _decompose_all(act: Activation) -> dict[int, Decomposition]:
     """Certified decompositions of σ, σ′, σ″: monotone tails where a sign is
     certified at some candidate Z, enclosed tails (one common Z, at least every
     monotone Z) for the other orders."""
-    gen = activation_functions(act)
+    gen = activation_module(act.source)
     mono = {k: _monotone_Z(act, gen, k) for k in range(3)}
     decs = {k: _monotone_decomposition(act, gen, k, Z) for k, Z in mono.items() if Z is not None}
     rest = [k for k, Z in mono.items() if Z is None]
@@ -483,7 +482,7 @@ def enclosure_for(act: Activation) -> ActivationEnclosure:
     if decomps is None:
         decomps = _decompose_all(act)
         _store(path, decomps)
-    return ActivationEnclosure(activation_functions(act), decomps)
+    return ActivationEnclosure(activation_module(act.source), decomps)
 
 
 def _sup_abs(enc: ActivationEnclosure, k: int):

@@ -1,12 +1,12 @@
 """Vectorized screening path: NumPy interval arithmetic with outward rounding.
 
-The trusted engine (:mod:`certify.engine`, mpmath.iv) costs tens of
+The trusted engine (:mod:`certify.trusted.engine`, mpmath.iv) costs tens of
 milliseconds per (box, sample) trajectory.  Branch and bound needs many
 thousands of box evaluations, so the search runs on this path and only the
 final cover is evaluated by the trusted engine.
 
 The screening path is itself *rigorous* (so that it may prune, see
-:mod:`certify.data_constants`), but it is not what a certificate reports:
+:mod:`certify.bounds.data_constants`), but it is not what a certificate reports:
 
 * **arithmetic** — :class:`IA` holds float64 ``lo``/``hi`` arrays; every
   +, −, × is computed in round-to-nearest and then widened outward by
@@ -23,7 +23,7 @@ The screening path is itself *rigorous* (so that it may prune, see
   point value is ``P_i + D_i·(a − z_i)`` (mean value theorem); an interval's
   image is the hull of its endpoint values and of the enclosures of the cells
   holding critical points of σ^{(k)} (the certified monotone decomposition of
-  :mod:`certify.intervals`), plus the monotone tails.
+  :mod:`certify.trusted.intervals`), plus the monotone tails.
 * **formulas** — the generated polynomial templates of :mod:`symbolic`
   (``cell_functions()``), evaluated on :class:`IA` arrays.
 
@@ -725,7 +725,7 @@ def certainly_in_ball(pu, u0, ru) -> np.ndarray:
 def _expansion(blo, bhi, u0, ru):
     """(c, narrow): expansion points of the mean-value forms and the boxes whose
     s_t may be narrowed (c certainly in the ball; else the centre, no narrowing;
-    see :mod:`certify.expansion`)."""
+    see :mod:`certify.trusted.expansion`)."""
     centre = box_centres(blo, bhi)
     if u0 is None:
         return centre, np.zeros(len(blo), dtype=bool)
@@ -825,7 +825,7 @@ def _screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
     box corners (coordinate 0 is w, then u_1..u_d); u0: (N, d) ball centres
     and ru a float ≥ the ball radius (s_t = ⟨u, x_t⟩ is intersected with
     ⟨u0, x_t⟩ ± ru‖x_t‖, for the boxes that hold a point c certainly in the
-    ball: :mod:`certify.expansion`); ``u0=None`` skips that.  ``dH_sup``: (lo, hi)
+    ball: :mod:`certify.trusted.expansion`); ``u0=None`` skips that.  ``dH_sup``: (lo, hi)
     enclosures of ∂H over supersets, computed with the same u0, ru.
 
     Enclosures: naive interval evaluation of the generated templates,

@@ -27,7 +27,7 @@ Pipeline
    re-evaluated by the trusted engine, which certifies its membership in Ω_ρ
    and a lower bound of its value; these certified values are the pruning
    thresholds ``thr`` (and the reported lower bounds).
-2. **Screening branch and bound** (:mod:`certify.screen`: NumPy intervals with
+2. **Screening branch and bound** (:mod:`certify.trusted.screen`: NumPy intervals with
    outward rounding and an mpmath.iv-certified activation table; rigorous, so
    it may prune).  Nodes at depths 0, 4, 8, … (*anchors*) get full
    first-order AD (∂H over the box); the others the cheap mean value form
@@ -45,8 +45,8 @@ Pipeline
 3. **Cover**: per criterion, the cheapest full cover of the surviving boxes
    (a node whose bound meets the target, or the cover of its children), by
    dynamic programming on the tree.
-4. **Trusted evaluation** (:mod:`certify.engine`: mpmath.iv by default, or
-   Arb balls with ``engine="python-flint"``, :mod:`certify.engine_flint`) of every cover
+4. **Trusted evaluation** (:mod:`certify.trusted.engine`: mpmath.iv by default, or
+   Arb balls with ``engine="python-flint"``, :mod:`certify.trusted.engine_flint`) of every cover
    box: an anchor with at least two cover boxes below it gets one full AD
    trajectory, the boxes below it the cheap form from its ∂H (re-done with
    their own ∂H if that bound misses the target); the others their own full
@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from mpmath import iv, mpf
 
-from .intervals import float_down, float_up, hi, interval_strings, lo, upper_string
+from ..trusted.intervals import float_down, float_up, hi, interval_strings, lo, upper_string
 
 __all__ = ["DataConstants", "certify_data_constants", "DEFAULT_REL_TOL", "DEFAULT_BOX_BUDGET"]
 
@@ -214,7 +214,7 @@ def _finite(x) -> bool:
 
 def _to_iv(x):
     """Exact enclosure of a number (DecimalValue with .text, str, Fraction, int, float, iv)."""
-    from .activation_constants import to_interval
+    from ..trusted.activation_constants import to_interval
 
     text = getattr(x, "text", None)
     if text is not None:
@@ -222,7 +222,7 @@ def _to_iv(x):
     return to_interval(x)
 
 
-_f_up = float_up  # certified upper bound as a float (see certify.intervals)
+_f_up = float_up  # certified upper bound as a float (see certify.trusted.intervals)
 _f_dn = float_down  # certified lower bound as a float
 
 
@@ -259,7 +259,7 @@ def _set_ctx(ctx: dict) -> None:
 
 
 def _table():
-    from .screen import activation_table
+    from ..trusted.screen import activation_table
 
     if "table" not in _CTX:
         _CTX["table"] = activation_table(_CTX["act"])
@@ -267,7 +267,7 @@ def _table():
 
 
 def _engine():
-    from .engines import get_engine
+    from ..trusted.engines import get_engine
 
     return get_engine(_CTX["engine"], _CTX["act"])
 
@@ -282,7 +282,7 @@ def _contract(blo, bhi, u0, ru_hi):
     Returns (blo, bhi, ok); ``ok`` is False for boxes that certainly miss the
     ball.  Every rounding is directed so that box ∩ ball is never cut.
     """
-    from .screen import _dn, _up
+    from ..trusted.screen import _dn, _up
 
     a = blo[:, 1:]
     b = bhi[:, 1:]
@@ -315,7 +315,7 @@ def _contract(blo, bhi, u0, ru_hi):
 
 
 def _root_boxes(W0, U0g, rw_hi, ru_hi):
-    from .screen import _dn, _up
+    from ..trusted.screen import _dn, _up
 
     c = np.concatenate([W0[:, None], U0g], axis=1)
     blo = c.copy()
@@ -360,7 +360,7 @@ def _lower_phase(am, X, C0, rw, ru, K, rng, starts=4, iters=30):
 
     Returns (val (2, T), pair index (2, T), theta (2, T, p)).
     """
-    from .screen import point_values
+    from ..trusted.screen import point_values
 
     G, p = C0.shape
     n, T, d = X.shape
@@ -444,7 +444,7 @@ def _confirm_points(points, X, W0, U0g, rw_iv, ru_iv, T):
     points: list of (pair index, theta).  Returns list of (lL[t], lB[t]) lists
     of mpf (−inf where the point could not be certified inside the set).
     """
-    from .screen import point_values
+    from ..trusted.screen import point_values
 
     eng = _engine()
     am = _CTX["am"]
@@ -490,7 +490,7 @@ def _bucket_steps(steps, T):
 
 def _screen_chunk(groups):
     """Branch and bound for the neuron groups ``groups``; returns the cover tasks."""
-    from .screen import screen_bounds
+    from ..trusted.screen import screen_bounds
 
     t0 = time.perf_counter()
     ctx = _CTX
@@ -878,7 +878,7 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     least relative improvement per sweep); box_budget: screening boxes per
     distinct neuron's set (stage 1; the pruning stage may use as many again);
     jobs: processes; engine: the trusted interval engine, "mpmath.iv" (the default)
-    or "python-flint" (Arb balls, :mod:`certify.engine_flint`);
+    or "python-flint" (Arb balls, :mod:`certify.trusted.engine_flint`);
     seed: of the random lower-bound points; lower_samples: random points per
     (neuron, sample); progress: a callable(stage, done, total) or a
     :class:`certify.progress.Progress`.
@@ -886,10 +886,10 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
     from symbolic import activation_functions
     from symbolic.activations import Activation, resolve
 
-    from .activation_constants import certify_activation, closed_form_constants
-    from .engine import NORM_METHOD
-    from .engines import get_engine
-    from .screen import SCREEN_ENGINE, activation_table
+    from ..trusted.activation_constants import certify_activation, closed_form_constants
+    from ..trusted.engine import NORM_METHOD
+    from ..trusted.engines import get_engine
+    from ..trusted.screen import SCREEN_ENGINE, activation_table
 
     t_start = time.perf_counter()
     timings = {}

@@ -132,7 +132,7 @@ def check_out_dir(folder: Path, what: str = "argument --out") -> None:
     Probes by creating the missing folders and a temporary file in it, then removes
     what it created: nothing is left behind, whatever the outcome.
     """
-    from .errors import UserError
+    from ..errors import UserError
 
     folder = Path(folder)
     for p in (folder, *folder.parents):
@@ -217,7 +217,7 @@ def environment(backend: str, device: str, engine: str) -> dict:
     import numpy
     import sympy
 
-    from ._version import __version__
+    from .._version import __version__
 
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")

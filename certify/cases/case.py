@@ -1,8 +1,8 @@
 """Case files: load, validate, build (INTERFACE.md "Case file").
 
 ``load_case(path) -> Case`` reads a TOML case file, validates every table and
-key, and eagerly builds the data (:mod:`certify.data`), the symmetric
-initialization (:mod:`certify.init`) and the target (:mod:`certify.targets`),
+key, and eagerly builds the data (:mod:`certify.cases.data`), the symmetric
+initialization (:mod:`certify.cases.init`) and the target (:mod:`certify.cases.targets`),
 so that bad input is caught at load time.  Every user mistake is a
 :class:`certify.errors.UserError` with a one-line message
 ``"{path}: [table].key: what is wrong"``.
@@ -70,8 +70,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FieldError, UserError
 from .data import SERIES, SOURCES, SOURCES_WITH_TARGETS, SYSTEMS, Data, build_source
-from .errors import FieldError, UserError
 from .init import Init, symmetric_init
 from .targets import LINKS, TARGET_KINDS, TargetInfo, build_target
 
@@ -214,7 +214,7 @@ class CertifySpec:
     rel_tol: float = 0.02
     lower_samples: int | None = None
     fp_factor: float | None = None
-    engine: str = "mpmath.iv"  # canonical name (certify.engines.canonical_engine)
+    engine: str = "mpmath.iv"  # canonical name (certify.trusted.engines.canonical_engine)
 
 
 @dataclass(frozen=True, eq=False)
@@ -491,7 +491,7 @@ def parse_case(path, doc: dict) -> dict:
         raise t.error("width", f"must be even, got {width}")
     import symbolic
 
-    from .activation_constants import check_certifiable
+    from ..trusted.activation_constants import check_certifiable
 
     try:
         act = check_certifiable(symbolic.resolve(act_text))
@@ -639,7 +639,7 @@ def parse_case(path, doc: dict) -> dict:
 
 def _engine(t: _Table) -> str:
     """``[certify].engine``: a known interval engine whose package is installed."""
-    from .engines import DEFAULT_ENGINE, ENGINE_NAMES, canonical_engine, engine_unavailable
+    from ..trusted.engines import DEFAULT_ENGINE, ENGINE_NAMES, canonical_engine, engine_unavailable
 
     name = t.str("engine", required=False, default=DEFAULT_ENGINE)
     try:
@@ -658,7 +658,7 @@ def load_case(path, *, build: bool = True, cache: bool = True) -> Case:
 
     ``build=False`` validates the file only (``data``, ``init`` and
     ``target_info`` are None).  ``cache=False`` recomputes a Monte Carlo
-    target even when a cached copy exists (see :mod:`certify.targets`).
+    target even when a cached copy exists (see :mod:`certify.cases.targets`).
     Raises :class:`UserError` for any mistake in the file or its data.
     """
     where = str(path)

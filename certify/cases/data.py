@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FieldError
+from ..errors import FieldError
 
 __all__ = [
     "Data",
@@ -342,7 +342,7 @@ def ode(system: str, n: int, T: int, d: int, seed: int, *, mu: float = 1.0,
 
 def build_source(spec, base_dir: Path | None = None, *, need_y: bool = False
                  ) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(X, Y or None)`` for a :class:`certify.case.DataSpec` (FieldError on bad input).
+    """``(X, Y or None)`` for a :class:`certify.cases.case.DataSpec` (FieldError on bad input).
 
     ``base_dir`` is where a relative ``[data].path`` is looked up (the case
     file's folder).  ``need_y``: the target is taken from the data source.

@@ -330,7 +330,7 @@ def _cutoff_plot(certs: list[dict], folder: Path) -> str | None:
 
 def write_index(folder: Path) -> Path:
     """``index.md`` over every certificate ``*.json`` in ``folder``."""
-    from .errors import UserError
+    from ..errors import UserError
 
     folder = Path(folder)
     if not folder.is_dir():

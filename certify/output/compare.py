@@ -57,7 +57,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 #: relative tolerance of a certified upper bound (``--rtol``)
 DEFAULT_RTOL = 1e-6

@@ -10,7 +10,7 @@ Draw order (part of the reproducibility contract): one
 (m/2, d) standard normal block), then ``w`` (m/2 uniforms).
 
 ``|w_i(0)| ≤ α₀`` holds *exactly*: when α₀ is given as a decimal (a
-:class:`certify.case.DecimalValue` or a :class:`fractions.Fraction`) the draws
+:class:`certify.cases.case.DecimalValue` or a :class:`fractions.Fraction`) the draws
 are clipped to the largest double not above the exact decimal, so a certifier
 that uses the exact α₀ (e.g. the interval of the text ``"0.1"``) is sound.
 """

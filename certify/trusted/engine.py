@@ -13,7 +13,7 @@ value over B is the intersection of the naive interval evaluation of the
 templates with the mean value form about c (z, h, g, H; e.g.
 ``H_t(B) ⊆ H_t(c) + Σ_k ∂_k H_t(B)(B_k − c_k)``), each a valid enclosure.
 σ, σ', σ'' over an interval use the tight certified enclosure of
-:mod:`certify.intervals` (monotone decomposition); σ''' (only needed for
+:mod:`certify.trusted.intervals` (monotone decomposition); σ''' (only needed for
 ∂H) the naive interval extension of the generated ``d3``.
 
 Norm bounds (:func:`norm_bounds`), for the sup over B:
@@ -34,13 +34,13 @@ Engines
 -------
 The kernels are written once, generic over a :class:`NumberSystem` (the
 interval type, its conversions, the activation enclosures and the precision):
-:class:`IVSystem` is mpmath.iv (an :class:`~certify.intervals.ActivationEnclosure`
-passed as ``enc`` means this one); :class:`certify.engine_flint.ArbSystem` is
+:class:`IVSystem` is mpmath.iv (an :class:`~certify.trusted.intervals.ActivationEnclosure`
+passed as ``enc`` means this one); :class:`certify.trusted.engine_flint.ArbSystem` is
 Arb ball arithmetic through python-flint (3–6× faster per box, 12× for the
 norm bounds, widths within 0.1% of mpmath.iv's).  Behind
 one interface (``box``, ``box_from``, ``norm_bounds``, ``box_bounds``, ``point``,
 ``point_lower``, ``membership``, ``name``) they are :class:`IVEngine`
-("mpmath.iv", the default) and :class:`certify.engine_flint.FlintEngine`
+("mpmath.iv", the default) and :class:`certify.trusted.engine_flint.FlintEngine`
 ("python-flint"; aliases "flint", "arb"; needs the ``flint`` extra), registered
 in :data:`ENGINES` and built by :func:`get_engine`.
 """
@@ -60,12 +60,10 @@ from .expansion import box_centres, expansion_points
 from .intervals import NS, hi, intersect, interval, lo, man_exp, upper_abs
 
 __all__ = [
-    "IVSystem",
     "NumberSystem",
     "NORM_METHOD",
     "Dual",
     "StepEnclosure",
-    "IVEngine",
     "spectral_upper",
     "spectral_upper_exact",
     "enclose_box",
@@ -185,7 +183,7 @@ class Dual:
 
     Products of values go through the class attribute ``mul`` and squares through
     ``square`` (mpmath.iv: ``a * b`` and ``v**2``); a number system may subclass
-    Dual with tighter ones (see :class:`certify.engine_flint.BallDual`)."""
+    Dual with tighter ones (see :class:`certify.trusted.engine_flint.BallDual`)."""
 
     __slots__ = ("v", "d")
 
@@ -295,74 +293,12 @@ class NumberSystem(ABC):
         """True only if every value of the enclosure a is ≤ every value of b."""
 
 
-class IVSystem(NumberSystem):
-    """mpmath.iv with the tight activation enclosure of :mod:`certify.intervals`."""
-
-    name = "mpmath.iv"
-    ns = NS
-    Dual = Dual
-
-    def __init__(self, enc):
-        self.enc = enc
-        self.cf = self.cf_thin = _cell()
-        self.zero = iv.mpf(0)
-        self.one = iv.mpf(1)
-
-    def context(self):
-        from contextlib import nullcontext
-
-        return nullcontext()
-
-    @staticmethod
-    def num(v):
-        """Exact float/int → thin interval."""
-        return iv.mpf(v)
-
-    @staticmethod
-    def interval(a, b):
-        return interval(a, b)
-
-    @staticmethod
-    def mag(x):
-        """Thin interval holding sup |x| (exact)."""
-        return iv.mpf(upper_abs(x))
-
-    @staticmethod
-    def coerce(r):
-        """A radius given as an interval or a number."""
-        return r if hasattr(r, "a") else iv.mpf(r)
-
-    @staticmethod
-    def sym(r):
-        """[−sup r, sup r]."""
-        return iv.mpf([-hi(r), hi(r)])
-
-    @staticmethod
-    def sqrt(x):
-        return iv.sqrt(x)
-
-    @staticmethod
-    def isect(a, b):
-        return _isect(a, b)
-
-    @staticmethod
-    def certainly_le(a, b) -> bool:
-        return bool(hi(a) <= lo(b))
-
-    def act(self, k, z):
-        return self.enc(k, z)
-
-    def naive(self, k, z):
-        return self.enc.naive(k, z)
-
-    def d3(self, z, d3=None):
-        return _d3_enclosure(d3 if d3 is not None else self.enc._gen.d3_interval, z)
-
-
 def _system(enc) -> NumberSystem:
-    """``enc`` itself if it is a number system, else mpmath.iv around the
-    :class:`certify.intervals.ActivationEnclosure` ``enc``."""
-    return enc if isinstance(enc, NumberSystem) else IVSystem(enc)
+    """``enc`` itself: the kernels run in the interval world it names."""
+    if not isinstance(enc, NumberSystem):
+        raise TypeError(f"a NumberSystem is needed (e.g. certify.trusted.engine_iv.IVSystem(enc)), "
+                        f"not {type(enc).__name__}")
+    return enc
 
 
 # --------------------------------------------------------------------------
@@ -453,7 +389,7 @@ def _certainly_in_ball(S, point_u, u0, ru) -> bool:
 
 def _expansion(S, box_lo, box_hi, u0, ru):
     """(c, narrow): the point of the mean-value forms and whether s_t may be
-    narrowed to the ball's slabs (:mod:`certify.expansion`): c certainly in the
+    narrowed to the ball's slabs (:mod:`certify.trusted.expansion`): c certainly in the
     ball, else the box centre and no narrowing."""
     if u0 is None or ru is None:
         return box_centres([box_lo], [box_hi])[0].tolist(), False
@@ -467,7 +403,7 @@ def _expansion(S, box_lo, box_hi, u0, ru):
 def enclose_box(enc, box_lo, box_hi, xs, u0=None, ru=None, steps=None, *, d3=None):
     """Trusted enclosures over a box for one neuron and one sequence.
 
-    enc: a :class:`NumberSystem`, or a :class:`certify.intervals.ActivationEnclosure`
+    enc: a :class:`NumberSystem`, or a :class:`certify.trusted.intervals.ActivationEnclosure`
     (mpmath.iv); box_lo, box_hi: p floats (w, u_1..u_d); xs: T×d floats; u0
     (d floats) and ru (interval or number ≥ the ball radius): s_t is
     intersected with ⟨u0, x_t⟩ ± ru‖x_t‖.  Returns a list of
@@ -482,7 +418,7 @@ def _enclose_box(S, box_lo, box_hi, xs, u0, ru, steps, d3):
     """The kernel of :func:`enclose_box`.  Narrowing s_t to the ball's slabs is
     applied only with an expansion point c certainly in the ball (then every
     segment from c to a point of box ∩ ball stays where the enclosures hold;
-    :mod:`certify.expansion`)."""
+    :mod:`certify.trusted.expansion`)."""
     cf, cft, ns = S.cf, S.cf_thin, S.ns
     p = len(box_lo)
     d = p - 1
@@ -630,7 +566,7 @@ def _enclose_point(S, theta, xs, steps):
 
 
 #: (norm_bounds, point_lower) of the other number systems, by the type name of their
-#: values: each registers itself on import (certify.engine_flint: "arb"), so
+#: values: each registers itself on import (certify.trusted.engine_flint: "arb"), so
 #: enclosures of another system are never read as intervals and this module never
 #: imports that system
 FOREIGN: dict[str, tuple] = {}
@@ -645,7 +581,7 @@ def norm_bounds(st: StepEnclosure, need_L: bool = True, need_B: bool = True,
     """(upper ‖g‖₂, upper ‖H‖₂) over the box of ``st`` (mpf; None where not needed).
 
     Enclosures of the python-flint engine (Arb balls) go to
-    :func:`certify.engine_flint.norm_bounds`."""
+    :func:`certify.trusted.engine_flint.norm_bounds`."""
     other = FOREIGN.get(type(st.h).__name__)
     if other is not None:
         return other[0](st, need_L, need_B, vertex)
@@ -692,7 +628,7 @@ def point_lower(st: StepEnclosure, v_eig=None):
 
     ‖g‖ ≥ sqrt(Σ inf|g_a|²); ‖H‖₂ ≥ |vᵀHv| / vᵀv for the float vector ``v_eig``
     (an approximate top eigenvector; without it, the largest |H_aa|).
-    Arb balls go to :func:`certify.engine_flint.point_lower`.
+    Arb balls go to :func:`certify.trusted.engine_flint.point_lower`.
     """
     from .intervals import lower_abs
 
@@ -737,65 +673,3 @@ class EngineBase:
         for t in range(T):
             UL[t], UB[t] = self.norm_bounds(sts[t], need_L[t], need_B[t])
         return UL, UB
-
-
-class IVEngine(EngineBase):
-    """The trusted engine: mpmath.iv with the tight activation enclosures."""
-
-    name = "mpmath.iv"
-
-    def __init__(self, act):
-        from .activation_constants import certify_activation
-
-        self.ac = certify_activation(act)
-        self.enc = self.ac.enclosure
-
-    def box(self, box_lo, box_hi, xs, u0, ru, steps):
-        """Own-dual enclosures over the box (list of :class:`StepEnclosure`)."""
-        return enclose_box(self.enc, box_lo, box_hi, xs, u0, ru, steps)
-
-    def box_from(self, box_lo, box_hi, xs, dH_sup, steps, u0=None, ru=None):
-        """Cheap enclosures over the box from ∂H over a superset (see :func:`enclose_box_from`)."""
-        return enclose_box_from(self.enc, box_lo, box_hi, xs, dH_sup, steps, u0, ru)
-
-    def norm_bounds(self, st, need_L=True, need_B=True, vertex=True):
-        """Upper bounds (mpf) of ‖g_t‖₂, ‖H_t‖₂ over the box of ``st`` (:func:`norm_bounds`)."""
-        return norm_bounds(st, need_L, need_B, vertex)
-
-    def point(self, theta, xs, steps):
-        return enclose_point(self.enc, theta, xs, steps)
-
-    def point_lower(self, theta, xs, steps, eigvecs=None):
-        sts = self.point(theta, xs, steps)
-        out = []
-        for t, st in enumerate(sts):
-            out.append(point_lower(st, None if eigvecs is None else eigvecs[t]))
-        return out
-
-    def membership(self, theta, w0, u0, rw, ru) -> bool:
-        """Certified: θ = (w, u) satisfies |w − w0| ≤ rw and ‖u − u0‖ ≤ ru."""
-        dw = iv.mpf(theta[0]) - iv.mpf(w0)
-        if hi(abs(dw)) > lo(rw):
-            return False
-        acc = iv.mpf(0)
-        for a, b in zip(theta[1:], u0, strict=True):
-            e = iv.mpf(a) - iv.mpf(b)
-            acc = acc + e * e
-        return bool(hi(acc) <= lo(ru * ru))
-
-
-#: moved to :mod:`certify.engines` (the registry imports every engine; this module,
-#: their shared base, imports none of them)
-_MOVED = ("DEFAULT_ENGINE", "ENGINES", "ENGINE_NAMES", "EngineUnavailable", "FLINT_HINT",
-          "canonical_engine", "engine_unavailable", "get_engine")
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        warnings.warn(f"certify.engine.{name} moved to certify.engines.{name}",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module("certify.engines"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

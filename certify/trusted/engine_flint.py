@@ -1,8 +1,8 @@
 """Second trusted engine: Arb ball arithmetic through python-flint.
 
-The same kernels as :mod:`certify.engine` (:func:`~certify.engine.enclose_box`,
-:func:`~certify.engine.enclose_box_from`, :func:`~certify.engine.enclose_point`,
-first-order interval AD with :class:`~certify.engine.Dual` through the
+The same kernels as :mod:`certify.trusted.engine` (:func:`~certify.trusted.engine.enclose_box`,
+:func:`~certify.trusted.engine.enclose_box_from`, :func:`~certify.trusted.engine.enclose_point`,
+first-order interval AD with :class:`~certify.trusted.engine.Dual` through the
 *generated* templates of :mod:`symbolic`), run in a second number system,
 :class:`ArbSystem`: every value is an Arb ball ``[m ± r]`` (python-flint
 ``arb``), about fifteen times cheaper per scalar operation than an
@@ -11,7 +11,7 @@ mpmath.iv interval.  Selected with ``engine = "python-flint"`` (aliases
 
 Enclosure contract
 ------------------
-The same as :mod:`certify.intervals`: a ball computed for a real function f
+The same as :mod:`certify.trusted.intervals`: a ball computed for a real function f
 over input balls contains f(x) for every point x of the inputs.  A ball whose
 midpoint is NaN or whose radius is infinite means "no information" (Arb's
 convention: it contains every real number); such a value never makes a bound
@@ -51,7 +51,7 @@ than the interval product by up to r₁r₂ on each side — compounded over the
 recurrences that made the enclosures up to 1.6 times wider than mpmath.iv's
 on a neuron's whole set; there the product is the interval product
 (:func:`hull_mul`: corner products of the exact endpoints, chosen by sign).
-:class:`BallDual` is :class:`certify.engine.Dual` with the same products.
+:class:`BallDual` is :class:`certify.trusted.engine.Dual` with the same products.
 Thin trajectories (box centres, points) use plain Arb products.
 
 The precision lives in python-flint's global ``ctx.prec``: every entry point
@@ -61,25 +61,25 @@ sets it for its duration and restores the caller's value on exit
 σ, σ', σ'' over a ball
 ----------------------
 :class:`ArbActivation` reuses the certified monotone decomposition of
-:mod:`certify.intervals` (critical cells, tail bound Z, limits: engine
+:mod:`certify.trusted.intervals` (critical cells, tail bound Z, limits: engine
 independent data, certified once by mpmath.iv and cached on disk) and
 evaluates the generated σ^{(k)} in Arb at the break points: the hull of
 σ^{(k)} at both endpoints, at ±Z when inside, and over each critical cell
 that meets the ball (mean-value form ∩ naive form) — the argument of
-:class:`certify.intervals.ActivationEnclosure`, word for word.  σ''' (only for
+:class:`certify.trusted.intervals.ActivationEnclosure`, word for word.  σ''' (only for
 ∂H) is the naive extension on at most 64 pieces, as in mpmath.iv.
 
 Norm bounds
 -----------
-:func:`norm_bounds` is :func:`certify.engine.norm_bounds` in Arb (interval
+:func:`norm_bounds` is :func:`certify.trusted.engine.norm_bounds` in Arb (interval
 vector bound, vertex form with 2^p vertices); the spectral bound of an
 interval matrix, :func:`spectral_upper`, is the one of
-:func:`certify.engine.spectral_upper_exact` (Frobenius of |A|, or
+:func:`certify.trusted.engine.spectral_upper_exact` (Frobenius of |A|, or
 ``‖M^16‖_F^{1/16} + ‖R‖_F`` on the 2^E grid), computed entirely in exact
 integer arithmetic including the roots (ceilings of integer square roots),
 so its result is an exact dyadic upper bound.  Bounds come back as exact
 mpmath ``mpf`` (an exact dyadic upper bound rounded up to ``prec`` bits), so
-:mod:`certify.data_constants` and the certificate handle both engines alike.
+:mod:`certify.bounds.data_constants` and the certificate handle both engines alike.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def _sq(x):
 
 
 class BallDual(Dual):
-    """:class:`certify.engine.Dual` with the ball products :func:`tmul` and squares :func:`_sq`."""
+    """:class:`~.engine.Dual` with the ball products :func:`tmul` and squares :func:`_sq`."""
 
     __slots__ = ()
     mul = staticmethod(tmul)
@@ -454,7 +454,7 @@ class _Dec:
 
 class ArbActivation:
     """Tight ball extensions of σ, σ', σ'' from the certified decomposition of
-    ``enc`` (:class:`certify.intervals.ActivationEnclosure`); see the module
+    ``enc`` (:class:`certify.trusted.intervals.ActivationEnclosure`); see the module
     docstring."""
 
     def __init__(self, enc, prec: int = PREC):
@@ -653,7 +653,7 @@ def spectral_int(L, U, p: int, squarings: int = SQUARINGS) -> int:
     """An integer n ≥ ‖A‖₂ for every real p×p matrix A with L ≤ A ≤ U entrywise
     (row-major integer lists): ``min(‖|A|‖_F, ‖M^(2^s)‖_F^(2^-s) + ‖R‖_F)`` with
     ``M = ⌊(L+U)/2⌋``, ``R = max(U − M, M − L)`` — the bound of
-    :func:`certify.engine.spectral_upper_exact` — all in exact integers, the
+    :func:`certify.trusted.engine.spectral_upper_exact` — all in exact integers, the
     roots as ceilings of integer square roots.  ‖M‖₂^(2^s) = ‖(MᵀM)^(2^(s-1))‖₂
     ≤ its Frobenius norm; the matrix products are FLINT ``fmpz_mat`` products."""
     F = 0
@@ -749,7 +749,7 @@ def spectral_upper(A):
 
 def _vertex_spectral(st, p, rho):
     """min(N(H_t(B)), max over the 2^p vertices s of N(H_t(c) + Σ_k s_k ρ_k ∂_kH_t(B)))
-    as an exact mpf (see :func:`certify.engine.norm_bounds`).
+    as an exact mpf (see :func:`certify.trusted.engine.norm_bounds`).
 
     The matrices are symmetric: their upper triangles are put once on a common
     grid 2^E (every endpoint rounded outward), and each vertex matrix is the
@@ -799,7 +799,7 @@ def _vertex_spectral(st, p, rho):
 def norm_bounds(st: StepEnclosure, need_L: bool = True, need_B: bool = True,
                 vertex: bool = True, prec: int = PREC):
     """(upper ‖g‖₂, upper ‖H‖₂) over the box of ``st`` (ball values) as exact mpf;
-    :func:`certify.engine.norm_bounds` in Arb (None where not needed)."""
+    :func:`certify.trusted.engine.norm_bounds` in Arb (None where not needed)."""
     with precision(prec):
         return _norm_bounds(st, need_L, need_B, vertex)
 
@@ -837,7 +837,7 @@ def _norm_bounds(st, need_L, need_B, vertex):
 
 def point_lower(st: StepEnclosure, v_eig=None, prec: int = PREC):
     """Certified lower bounds (mpf) of ‖g_t(θ)‖₂ and ‖H_t(θ)‖₂ at a point θ
-    (:func:`certify.engine.point_lower` in Arb; 0 where a ball is not finite)."""
+    (:func:`certify.trusted.engine.point_lower` in Arb; 0 where a ball is not finite)."""
     with precision(prec):
         acc = arb(0)
         for x in st.g:
@@ -874,7 +874,7 @@ def _nonneg_lower(x) -> mpf:
 
 class FlintEngine(EngineBase):
     """Trusted engine in Arb ball arithmetic (python-flint); the interface of
-    :class:`certify.engine.IVEngine`."""
+    :class:`certify.trusted.engine_iv.IVEngine`."""
 
     name = ENGINE_NAME
     version = FLINT_VERSION
@@ -926,5 +926,5 @@ class FlintEngine(EngineBase):
             return bool(acc.upper() <= r2.lower())
 
 
-# enclosures of this system are dispatched here by certify.engine.norm_bounds/point_lower
+# enclosures of this system are dispatched here by certify.trusted.engine.norm_bounds/point_lower
 _engine.FOREIGN["arb"] = (norm_bounds, point_lower)

@@ -30,7 +30,7 @@ pieces on which σ^{(k)} is monotone:
   narrow *critical cells* covering every zero of σ^{(k+1)};
 * on each tail |z| ≥ Z either (``monotone_tails``) the sign of σ^{(k+1)} is
   certified (factor by factor, see :func:`symbolic.codegen._emit_tail` and
-  :mod:`certify.activation_constants`), so σ^{(k)} is monotone there and tends
+  :mod:`certify.trusted.activation_constants`), so σ^{(k)} is monotone there and tends
   to a finite limit, enclosed by ``lim_pos``/``lim_neg``; or (not
   ``monotone_tails``: σ^{(k)} oscillates, e.g. sin) ``lim_pos``/``lim_neg``
   are enclosures T₊ ⊇ σ^{(k)}([Z, ∞)), T₋ ⊇ σ^{(k)}((−∞, −Z]) of the whole tails.

@@ -1,15 +1,16 @@
 """The registry of trusted engines: names, aliases, availability, construction.
 
-It imports every engine (:mod:`certify.engine` for mpmath.iv; :mod:`certify.engine_flint`
-for python-flint, on first use); the engines import only their shared base,
-:mod:`certify.engine`, never this module or each other.
+It imports every engine (:mod:`certify.trusted.engine_iv` for mpmath.iv;
+:mod:`certify.trusted.engine_flint` for python-flint, on first use); the
+engines import only their shared base, :mod:`certify.trusted.engine`, never
+this module or each other.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from .engine import IVEngine
+from .engine_iv import IVEngine
 
 __all__ = ["DEFAULT_ENGINE", "ENGINES", "ENGINE_NAMES", "EngineUnavailable", "FLINT_HINT",
            "canonical_engine", "engine_unavailable", "get_engine"]
@@ -23,7 +24,7 @@ FLINT_HINT = "pip install 'rnn-certify[flint]' (python-flint >= 0.6)"
 
 
 def _flint_engine(act):
-    """:class:`certify.engine_flint.FlintEngine` (imported on first use)."""
+    """:class:`certify.trusted.engine_flint.FlintEngine` (imported on first use)."""
     try:
         from .engine_flint import FlintEngine
     except ImportError as exc:

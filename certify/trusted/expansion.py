@@ -1,7 +1,7 @@
 """Expansion points of the mean-value forms: a point of box ∩ ball.
 
-Every trusted kernel (:mod:`certify.engine`, for mpmath.iv and python-flint,
-and the screening of :mod:`certify.screen`) may *narrow* s_t = ⟨u, x_t⟩ over a
+Every trusted kernel (:mod:`certify.trusted.engine`, for mpmath.iv and python-flint,
+and the screening of :mod:`certify.trusted.screen`) may *narrow* s_t = ⟨u, x_t⟩ over a
 box B to the slab ⟨u0, x_t⟩ ± r_u‖x_t‖ that the ball ‖u − u0‖ ≤ r_u implies.
 After that, the enclosures of h, g, H and ∂H hold on
 

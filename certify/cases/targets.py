@@ -64,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FieldError
+from ..errors import FieldError
 
 __all__ = [
     "TargetInfo",
@@ -316,8 +316,8 @@ def cached_transport_target(X, activation, alpha0, tmap: TransportMap, draws: in
     The result is a deterministic function of its inputs; it is stored under
     the code cache (``$RNN_CERTIFY_CACHE/<code key>/targets/``) with a key that
     hashes the inputs (X's bytes, the activation, α₀'s decimal text, the map,
-    M, the seed), the source of this module, of :mod:`certify.data` and
-    :mod:`certify.init`, the generated templates and NumPy's version.  A file
+    M, the seed), the source of this module, of :mod:`certify.cases.data` and
+    :mod:`certify.cases.init`, the generated templates and NumPy's version.  A file
     that cannot be read is recomputed.
     """
     from symbolic.codegen import cache_dir
@@ -425,7 +425,7 @@ def linear_system_target(X: np.ndarray, seed: int, rho_A: float, state_dim: int 
 
 def build_target(spec, X: np.ndarray, *, activation, alpha0, Y_source: np.ndarray | None = None,
                  cache: bool = True) -> TargetInfo:
-    """The :class:`TargetInfo` of a :class:`certify.case.TargetSpec` on inputs ``X``.
+    """The :class:`TargetInfo` of a :class:`certify.cases.case.TargetSpec` on inputs ``X``.
 
     ``activation``: a :class:`symbolic.Activation` (or name); ``alpha0``: the
     init's α₀ (the law of w in the transport expectation); ``Y_source``: the
