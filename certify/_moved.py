@@ -69,11 +69,18 @@ class _Loader(importlib.abc.Loader):
             warnings.warn(f"{spec.name} moved to {' / '.join(news)}; the old path goes in "
                           "the next release", DeprecationWarning, stacklevel=2)
         if len(news) == 1:
-            return importlib.import_module(news[0])
+            module = importlib.import_module(news[0])
+            spec.loader_state = module.__spec__  # the import system overwrites __spec__
+            return module
         return _union(spec.name, news)
 
-    def exec_module(self, module):  # the module is the new one, already executed
-        pass
+    def exec_module(self, module):
+        """The module is the new one, already executed; give it back its own spec (the
+        import system set ``__spec__`` to the old name's, which would make its relative
+        imports resolve against the old package)."""
+        real = module.__spec__.loader_state
+        if real is not None:
+            module.__spec__ = real
 
 
 class _Finder(importlib.abc.MetaPathFinder):

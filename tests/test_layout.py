@@ -201,3 +201,14 @@ def test_public_api_unchanged():
                ("forward", "loss_and_grad", "jvp", "check_grads"))
     assert certify.load_case.__module__ == "certify.cases.case"
     assert certify.run.__module__ == "certify.runner"
+
+
+def test_old_path_leaves_the_new_module_intact(monkeypatch):
+    """Importing an old path must not re-label the new module: its spec, and so its
+    relative imports, stay those of the room (an ImportWarning is an error here)."""
+    monkeypatch.delitem(sys.modules, "certify.case", raising=False)
+    with pytest.warns(DeprecationWarning):
+        old = importlib.import_module("certify.case")
+    new = importlib.import_module("certify.cases.case")
+    assert old is new and new.__spec__.name == "certify.cases.case"
+    assert new.__spec__.parent == new.__package__ == "certify.cases"
