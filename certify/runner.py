@@ -343,14 +343,15 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     beta_drift = list(closed_B)
     L_drift = list(closed_L)
     if case.certify.data_specific:
-        from .bounds.data_constants import certify_data_constants
+        from .bounds.data_constants import Ball, BoundsSettings, certify_data_constants
 
         t0 = stage("data-specific constants")
         dc = certify_data_constants(
-            ac.activation, X, case.init, m=m, rho_w=rho_w_text, rho_u=rho_u_text,
-            alpha_m=a_m, T=T, rel_tol=case.certify.rel_tol, box_budget=case.certify.box_budget,
-            jobs=jobs, engine=engine, seed=case.init_spec.seed,
-            lower_samples=case.certify.lower_samples,
+            ac.activation, X, case.init, Ball(m, rho_w_text, rho_u_text), alpha_m=a_m, T=T,
+            settings=BoundsSettings(
+                rel_tol=case.certify.rel_tol, box_budget=case.certify.box_budget, jobs=jobs,
+                engine=engine, seed=case.init_spec.seed,
+                lower_samples=case.certify.lower_samples),
             progress=(progress.substage if progress is not None else None))
         timings["data_constants"] = time.perf_counter() - t0
         dj = dc.to_json()

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mpmath import iv
 
-from certify.bounds.data_constants import certify_data_constants
+from certify.bounds.data_constants import Ball, BoundsSettings, certify_data_constants
 from certify.trusted.intervals import hi
 from tests.mp_reference import hidden_states
 
@@ -90,12 +90,18 @@ def random_points(rng, w0, u0, rw, ru, k):
 FAST = dict(rel_tol=0.3, box_budget=400, lower_samples=8)
 
 
+def fast(**kw):
+    """The small tests' settings (``kw`` on top of FAST)."""
+    return BoundsSettings(**{**FAST, **kw})
+
+
 @pytest.fixture(scope="module")
 def small():
     m, n, T, d = 4, 2, 3, 2
     X = sphere_data(n, T, d, 11)
     init = symmetric(m, d, 0.5, 7)
-    dc = certify_data_constants("tanh", X, init, m, "0.6", "0.6", "0.8", T, seed=1, **FAST)
+    dc = certify_data_constants("tanh", X, init, Ball(m, "0.6", "0.6"), "0.8", T,
+                                settings=fast(seed=1))
     return dc, X, init, m
 
 
@@ -123,7 +129,8 @@ def test_certified_bounds_dominate_50_digit_points(seed):
     X = sphere_data(n, T, d, seed)
     init = symmetric(m, d, 0.6, seed + 1)
     rho_w, rho_u = "0.5", "0.7"
-    dc = certify_data_constants("tanh", X, init, m, rho_w, rho_u, None, T, seed=seed, **FAST)
+    dc = certify_data_constants("tanh", X, init, Ball(m, rho_w, rho_u), None, T,
+                                settings=fast(seed=seed))
     assert dc.checks() == []
     w0, U0 = _w0U0(init)
     rw, ru = 0.5 / math.sqrt(m), 0.7 / math.sqrt(m)
@@ -143,8 +150,9 @@ def test_monotone_in_rho():
     init = symmetric(m, d, 0.5, 4)
     prev = None
     for rho in ("0.2", "0.45", "0.9"):
-        dc = certify_data_constants("tanh", X, init, m, rho, rho, None, T, seed=0,
-                                    rel_tol=0.2, box_budget=1000, lower_samples=8)
+        dc = certify_data_constants("tanh", X, init, Ball(m, rho, rho), None, T,
+                                    settings=BoundsSettings(rel_tol=0.2, box_budget=1000,
+                                                            lower_samples=8))
         cur = (dc.upper("L"), dc.upper("beta"))
         if prev is not None:
             for k in range(2):
@@ -154,8 +162,8 @@ def test_monotone_in_rho():
 
 def test_jobs_do_not_change_the_result(small):
     dc, X, init, m = small
-    dc2 = certify_data_constants("tanh", X, init, m, "0.6", "0.6", "0.8", dc.steps, seed=1,
-                                 jobs=2, **FAST)
+    dc2 = certify_data_constants("tanh", X, init, Ball(m, "0.6", "0.6"), "0.8", dc.steps,
+                                 settings=fast(seed=1, jobs=2))
     assert [interval for interval in dc2.certified_L] == list(dc.certified_L)
     assert [interval for interval in dc2.certified_beta] == list(dc.certified_beta)
     assert dc2.settings["jobs"] == 2
@@ -177,9 +185,10 @@ def test_bad_arguments():
     X = sphere_data(2, 2, 1, 0)
     init = symmetric(2, 1, 0.1, 0)
     with pytest.raises(ValueError, match="rel_tol"):
-        certify_data_constants("tanh", X, init, 2, "1", "1", None, 2, rel_tol=0)
+        certify_data_constants("tanh", X, init, Ball(2, "1", "1"), None, 2,
+                               settings=BoundsSettings(rel_tol=0))
     with pytest.raises(ValueError, match="init shapes"):
-        certify_data_constants("tanh", X, init, 4, "1", "1", None, 2)
+        certify_data_constants("tanh", X, init, Ball(4, "1", "1"), None, 2)
 
 
 @pytest.mark.slow
@@ -193,10 +202,23 @@ def test_tightness_reference_case():
     except ImportError:  # pragma: no cover
         X = sphere_data(n, T, d, 2)
     init = symmetric(m, d, 0.5, 1)
-    dc = certify_data_constants("tanh", X, init, m, "1", "1", "0.625", T, seed=0,
-                                rel_tol=0.15, box_budget=20000)
+    dc = certify_data_constants("tanh", X, init, Ball(m, "1", "1"), "0.625", T,
+                                settings=BoundsSettings(rel_tol=0.15, box_budget=20000))
     assert dc.checks() == []
     for kind in ("L", "beta"):
         r = dc.ratios(kind)
         assert max(r["certified/lower"]) <= 1.25, (kind, r)
         assert max(r["certified/closed"]) < 1
+
+
+def test_settings_are_frozen_checked_and_normalized():
+    s = BoundsSettings()
+    assert (s.rel_tol, s.box_budget, s.jobs, s.engine, s.seed, s.samples) == (
+        0.02, 2000, 1, "mpmath.iv", 0, 48)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.jobs = 2  # type: ignore[misc]
+    s = BoundsSettings(rel_tol="0.5", box_budget=7.0, jobs=0, lower_samples=3)
+    assert (s.rel_tol, s.box_budget, s.jobs, s.samples) == (0.5, 7, 1, 3)
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="rel_tol must be > 0"):
+            BoundsSettings(rel_tol=bad)

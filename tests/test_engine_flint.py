@@ -512,7 +512,7 @@ FAST = dict(rel_tol=0.3, box_budget=400, lower_samples=8)
 
 @pytest.fixture(scope="module")
 def small_runs():
-    from certify.bounds.data_constants import certify_data_constants
+    from certify.bounds.data_constants import Ball, BoundsSettings, certify_data_constants
     from tests.test_data_constants import sphere_data, symmetric
 
     m, n, T, d = 4, 2, 3, 2
@@ -520,8 +520,9 @@ def small_runs():
     init = symmetric(m, d, 0.5, 7)
     out = {}
     for engine in ("mpmath.iv", "python-flint"):
-        out[engine] = certify_data_constants("tanh", X, init, m, "0.6", "0.6", "0.8", T,
-                                             seed=1, engine=engine, **FAST)
+        out[engine] = certify_data_constants(
+            "tanh", X, init, Ball(m, "0.6", "0.6"), "0.8", T,
+            settings=BoundsSettings(seed=1, engine=engine, **FAST))
     return out
 
 

@@ -70,12 +70,10 @@ import numpy as np
 from mpmath import iv, mpf
 
 from ..trusted.intervals import float_down, float_up, hi, interval_strings, lo, upper_string
+from .settings import DEFAULT_BOX_BUDGET, DEFAULT_REL_TOL, DEFAULT_SETTINGS, Ball, BoundsSettings
 
-__all__ = ["DataConstants", "certify_data_constants", "DEFAULT_REL_TOL", "DEFAULT_BOX_BUDGET"]
-
-DEFAULT_REL_TOL = 0.02
-DEFAULT_BOX_BUDGET = 2000
-DEFAULT_LOWER_SAMPLES = 48
+__all__ = ["Ball", "BoundsSettings", "DataConstants", "certify_data_constants",
+           "DEFAULT_REL_TOL", "DEFAULT_BOX_BUDGET"]
 #: anchors (nodes whose depth is a multiple of this) get full first-order AD;
 #: the other nodes use their anchor's ∂H (cheap form), in screening and trusted stage
 ANCESTOR_LEVELS = 4
@@ -865,23 +863,18 @@ def _terminate(ex) -> None:
         proc.join(timeout=1)
 
 
-def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DEFAULT_REL_TOL,
-                           box_budget=DEFAULT_BOX_BUDGET, jobs=1, engine="mpmath.iv", seed=0,
-                           progress=None, lower_samples=None) -> DataConstants:
+def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
+                           settings: BoundsSettings = DEFAULT_SETTINGS,
+                           progress=None) -> DataConstants:
     """Certified sup‖g_t‖₂ and sup‖H_t‖₂ over Ω_ρ for t = 0..T−1 (see module docstring).
 
     act: activation name or :class:`symbolic.Activation`; X: (n, ≥T, d) data;
     init: an object with ``w0``, ``U0`` (and ``c``) or a tuple (w0, U0, c);
-    m: width; rho_w, rho_u: radii (decimal strings / DecimalValue are exact);
+    ball: the width m and the radii ρ_w, ρ_u of Ω_ρ (:class:`.settings.Ball`);
     alpha_m: the α_m of the closed forms (None: max|w_i(0)| + ρ_w/√m, certified);
-    rel_tol: tolerance of the bisection (target (1 + rel_tol)·lower, and the
-    least relative improvement per sweep); box_budget: screening boxes per
-    distinct neuron's set (stage 1; the pruning stage may use as many again);
-    jobs: processes; engine: the trusted interval engine, "mpmath.iv" (the default)
-    or "python-flint" (Arb balls, :mod:`certify.trusted.engine_flint`);
-    seed: of the random lower-bound points; lower_samples: random points per
-    (neuron, sample); progress: a callable(stage, done, total) or a
-    :class:`certify.progress.Progress`.
+    settings: tolerance, box budget, processes, trusted engine, seed and random
+    points (:class:`.settings.BoundsSettings`); progress: a
+    callable(stage, done, total) or a :class:`certify.progress.Progress`.
     """
     from symbolic import activation_functions
     from symbolic.activations import Activation, resolve
@@ -893,6 +886,7 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
 
     t_start = time.perf_counter()
     timings = {}
+    m, rho_w, rho_u = ball.m, ball.rho_w, ball.rho_u
     act_obj = act if isinstance(act, Activation) else resolve(str(act))
     if isinstance(init, tuple | list):
         w0, U0 = np.asarray(init[0], dtype=np.float64), np.asarray(init[1], dtype=np.float64)
@@ -904,12 +898,8 @@ def certify_data_constants(act, X, init, m, rho_w, rho_u, alpha_m, T, rel_tol=DE
         raise ValueError(f"init shapes {w0.shape}, {U0.shape} do not match m={m}, d={d}")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(w0)) and np.all(np.isfinite(U0))):
         raise ValueError("data and initialization must be finite")
-    rel_tol = float(rel_tol)
-    if not rel_tol > 0:
-        raise ValueError("rel_tol must be > 0")
-    box_budget = int(box_budget)
-    jobs = max(1, int(jobs))
-    K = int(lower_samples or DEFAULT_LOWER_SAMPLES)
+    rel_tol, box_budget, jobs = settings.rel_tol, settings.box_budget, settings.jobs
+    engine, seed, K = settings.engine, settings.seed, settings.samples
     eng = get_engine(engine, act_obj)
     ac = certify_activation(act_obj)
     am = activation_functions(act_obj)

@@ -37,7 +37,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from certify.bounds.data_constants import certify_data_constants
+from certify.bounds.data_constants import Ball, BoundsSettings, certify_data_constants
 
 pytestmark = pytest.mark.bench
 
@@ -58,8 +58,9 @@ def case():
 def _run(case, jobs, engine="mpmath.iv"):
     X, init = case
     t0 = time.perf_counter()
-    dc = certify_data_constants("tanh", X, init, M, "1", "1", "0.625", T, rel_tol=REL_TOL,
-                                box_budget=20000, jobs=jobs, seed=0, engine=engine)
+    dc = certify_data_constants("tanh", X, init, Ball(M, "1", "1"), "0.625", T,
+                                settings=BoundsSettings(rel_tol=REL_TOL, box_budget=20000,
+                                                        jobs=jobs, seed=0, engine=engine))
     return dc, time.perf_counter() - t0
 
 

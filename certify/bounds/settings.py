@@ -1,0 +1,70 @@
+"""The inputs of :func:`certify.bounds.data_constants.certify_data_constants` that travel together.
+
+:class:`BoundsSettings`: how hard to work (tolerance, budget, processes, engine,
+random points); :class:`Ball`: which set Ω_ρ the sup is taken over (width and
+radii).  Both are frozen; ``BoundsSettings`` checks and normalizes its values
+when it is made, so a bad setting fails before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Ball", "BoundsSettings", "DEFAULT_BOX_BUDGET", "DEFAULT_LOWER_SAMPLES",
+           "DEFAULT_REL_TOL", "DEFAULT_SETTINGS"]
+
+DEFAULT_REL_TOL = 0.02
+DEFAULT_BOX_BUDGET = 2000
+DEFAULT_LOWER_SAMPLES = 48
+
+
+@dataclass(frozen=True)
+class BoundsSettings:
+    """Settings of the data-specific certifier (results do not depend on ``jobs``).
+
+    rel_tol: tolerance of the bisection (target (1 + rel_tol)·lower, and the
+    least relative improvement per sweep), > 0; box_budget: screening boxes per
+    distinct neuron's set (stage 1; the pruning stage may use as many again);
+    jobs: processes (at least 1); engine: the trusted interval engine,
+    "mpmath.iv" (the default) or "python-flint" (Arb balls,
+    :mod:`certify.trusted.engine_flint`); seed: of the random lower-bound points;
+    lower_samples: random points per (neuron, sample) (None or 0: the default
+    :data:`DEFAULT_LOWER_SAMPLES`; see :attr:`samples`).
+    """
+
+    rel_tol: float = DEFAULT_REL_TOL
+    box_budget: int = DEFAULT_BOX_BUDGET
+    jobs: int = 1
+    engine: str = "mpmath.iv"
+    seed: int = 0
+    lower_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        rel_tol = float(self.rel_tol)
+        if not rel_tol > 0:
+            raise ValueError("rel_tol must be > 0")
+        object.__setattr__(self, "rel_tol", rel_tol)
+        object.__setattr__(self, "box_budget", int(self.box_budget))
+        object.__setattr__(self, "jobs", max(1, int(self.jobs)))
+
+    @property
+    def samples(self) -> int:
+        """Random lower-bound points per (neuron, sample) actually used."""
+        return int(self.lower_samples or DEFAULT_LOWER_SAMPLES)
+
+
+#: the settings of a call that names none
+DEFAULT_SETTINGS = BoundsSettings()
+
+
+@dataclass(frozen=True)
+class Ball:
+    """Ω_ρ = ∏_i [w_i(0) ± ρ_w/√m] × B(u_i(0), ρ_u/√m) for width ``m``.
+
+    rho_w, rho_u: the radii before the 1/√m scaling; decimal strings, Fractions
+    or DecimalValue (``.text``) are exact, floats are taken at their value.
+    """
+
+    m: int
+    rho_w: object
+    rho_u: object
