@@ -378,6 +378,7 @@ def train(w0, U0, c, X, Y, *, eta: float, iterations: int, rho_w: float, rho_u: 
     from .comparator import loss_weights  # local: comparator imports rnn only
 
     omega = loss_weights(xp, n, T, loss, w0)
+    risk = rnn.Risk(c, X, Y, activation, loss, threads)
     beta_case = _finite_array(beta, T) if beta is not None else None
     L_case = _finite_array(L, T) if L is not None else None
     notes: list[str] = []
@@ -418,8 +419,7 @@ def train(w0, U0, c, X, Y, *, eta: float, iterations: int, rho_w: float, rho_u: 
     ws = rnn.Workspace()  # the tape's memory, reused by every step
     for k in range(tau):
         tg = time.perf_counter()
-        res = rnn._evaluate(w, U, c, X, Y, activation, loss, grad=True, threads=threads,
-                            workspace=ws)
+        res = rnn._evaluate(w, U, risk, grad=True, workspace=ws)
         t_grad += time.perf_counter() - tg
         tc = time.perf_counter()
         R, r, gw, gU = res["R"], res["r"], res["gw"], res["gU"]

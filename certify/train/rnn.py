@@ -570,31 +570,52 @@ def _weights(xp, r, loss):
     return cot, T - 1, R
 
 
-def _evaluate(w, U, c, X, Y, activation="tanh", loss="all-steps", *, grad=True, threads=None,
-              workspace=None):
+@dataclass(frozen=True, eq=False)
+class Risk:
+    """What R̂(Θ) depends on besides Θ = (w, U): the outer weights ``c`` (m,), the
+    data ``X`` (n, T, d) and ``Y`` (n, T), the activation, the loss kind and (NumPy
+    only; results do not depend on it) the thread-pool size ``threads``.
+
+    The executor and the comparators hold one and hand it to :func:`_evaluate`.
+    """
+
+    c: object
+    X: object
+    Y: object
+    activation: object = "tanh"
+    loss: str = "all-steps"
+    threads: int | None = None
+
+    def value(self, w, U) -> float:
+        """R̂(Θ) at Θ = (w, U) (the same as :func:`loss`)."""
+        return _evaluate(w, U, self, grad=False)["R"]
+
+
+def _evaluate(w, U, risk: Risk, *, grad=True, workspace=None):
     """R̂, residuals r (n, T) and (if ``grad``) the gradient; the executor's entry point."""
+    c, X, Y, loss = risk.c, risk.X, risk.Y, risk.loss
     _check_loss(loss)
     xp = _namespace(w, U, c, X, Y)
     m, d, n, T = _check_inputs(w, U, c, X, Y)
-    ctx = _Ctx(xp, _activation(activation), X)
+    ctx = _Ctx(xp, _activation(risk.activation), X)
     cs = c / math.sqrt(m)
     blocks = _blocks(xp, m, n)
 
     ws = workspace if _is_np(xp) else None
-    F, tapes = _forward_all(ctx, w, U, cs, blocks, grad, threads, ws)
+    F, tapes = _forward_all(ctx, w, U, cs, blocks, grad, risk.threads, ws)
     r = F - xp.permute_dims(Y, (1, 0))  # (T, n)
     cot, t_first, R = _weights(xp, r, loss)
     res = {"R": R, "r": xp.permute_dims(r, (1, 0)), "gw": None, "gU": None}
     if not grad:
         return res
 
-    res["gw"], res["gU"] = _backward_all(ctx, w, cs, blocks, tapes, cot, t_first, threads)
+    res["gw"], res["gU"] = _backward_all(ctx, w, cs, blocks, tapes, cot, t_first, risk.threads)
     return res
 
 
 def loss(w, U, c, X, Y, activation="tanh", loss="all-steps", *, threads=None) -> float:
     """R̂(Θ) = (1/(nT)) Σ_{j,t} ½ r_{jt}² (``final-step``: t = T−1 only, mean over n)."""
-    return _evaluate(w, U, c, X, Y, activation, loss, grad=False, threads=threads)["R"]
+    return _evaluate(w, U, Risk(c, X, Y, activation, loss, threads), grad=False)["R"]
 
 
 def loss_and_grad(w, U, c, X, Y, activation="tanh", loss="all-steps", *, threads=None,
@@ -609,7 +630,7 @@ def loss_and_grad(w, U, c, X, Y, activation="tanh", loss="all-steps", *, threads
     depend on it.  ``workspace`` (a :class:`Workspace`, NumPy only) keeps the
     tape's memory between calls of the same shape.
     """
-    res = _evaluate(w, U, c, X, Y, activation, loss, grad=True, threads=threads,
+    res = _evaluate(w, U, Risk(c, X, Y, activation, loss, threads), grad=True,
                     workspace=workspace)
     return res["R"], res["gw"], res["gU"]
 
@@ -800,52 +821,95 @@ def check_grads(w, U, c, X, Y, activation="tanh", eps=1e-6, rtol=1e-6, *,
     m, d, n, T = _check_inputs(w, U, c, X, Y)
     R, gw, gU = loss_and_grad(w, U, c, X, Y, activation, loss)
     lin = linearize(w, U, c, X, activation) if forward_mode else None
-    res = _evaluate(w, U, c, X, Y, activation, loss, grad=False)
-    r = res["r"]
+    risk = Risk(c, X, Y, activation, loss)
+    r = _evaluate(w, U, risk, grad=False)["r"]
     # magnitude of the terms R̂ is summed from: the rounding floor of R̂ (hence of fd)
-    fy = xp.abs(r + Y) + xp.abs(Y)
-    if loss == "all-steps":
-        r_scale = float(xp.sum(fy * fy)) / (2.0 * n * T)
-    else:
-        r_scale = float(xp.sum(fy[:, T - 1] ** 2)) / (2.0 * n)
+    atol = 64 * 2.0 ** -53 * (abs(R) + _summand_scale(xp, r, Y, loss)) / eps
+    probe = _GradProbe(xp, w, U, gw, gU, risk, r, lin, eps, rtol, atol)
     rng = np.random.default_rng(seed)
-    dev = array_api_compat.device(w)
     rows, bad = [], []
-    u = 2.0 ** -53
     for k in range(directions):
-        vw_np = rng.standard_normal(m)
-        vU_np = rng.standard_normal((m, d))
-        nrm = math.sqrt(float(np.sum(vw_np ** 2) + np.sum(vU_np ** 2)))
-        vw = xp.asarray(vw_np / nrm, dtype=w.dtype, device=dev)
-        vU = xp.asarray(vU_np / nrm, dtype=U.dtype, device=dev)
-        an = float(xp.sum(gw * vw) + xp.sum(gU * vU))
-        Rp = _evaluate(w + eps * vw, U + eps * vU, c, X, Y, activation, loss, grad=False)["R"]
-        Rm = _evaluate(w - eps * vw, U - eps * vU, c, X, Y, activation, loss, grad=False)["R"]
-        fd = (Rp - Rm) / (2 * eps)
-        atol = 64 * u * (abs(R) + r_scale) / eps
-        ok = abs(fd - an) <= rtol * (abs(fd) + abs(an)) + atol
-        row = {"direction": k, "analytic": an, "finite_difference": fd, "atol": atol}
-        if lin is not None:
-            Jv = lin.jvp(vw, vU)
-            if loss == "all-steps":
-                fm = float(xp.sum(r * Jv)) / (n * T)
-            else:
-                fm = float(xp.sum(r[:, T - 1] * Jv[:, T - 1])) / n
-            row["forward_mode"] = fm
-            scale = abs(an) + abs(fm) + float(xp.sum(xp.abs(r) * xp.abs(Jv))) / (n * T)
-            ok = ok and abs(fm - an) <= max(rtol, 1e-10) * scale + 1e-300
+        row, ok = probe.compare(k, *_unit_direction(xp, rng, w, U))
         rows.append(row)
         if not ok:
             bad.append(row)
     if bad:
-        lines = [f"check_grads failed in {len(bad)} of {directions} directions "
-                 f"(activation={activation!r}, loss={loss!r}, eps={eps:g}, rtol={rtol:g}, "
-                 f"R̂={R:.17g}, namespace={getattr(xp, '__name__', xp)})"]
-        for name, a in (("w", w), ("U", U), ("c", c), ("X", X), ("Y", Y), ("grad w", gw),
-                        ("grad U", gU)):
-            lines.append("  " + _summary(name, a))
-        for row in bad:
-            lines.append("  failed: " + ", ".join(f"{k}={v:.17g}" if isinstance(v, float)
-                                                  else f"{k}={v}" for k, v in row.items()))
-        raise AssertionError("\n".join(lines))
+        head = (f"check_grads failed in {len(bad)} of {directions} directions "
+                f"(activation={activation!r}, loss={loss!r}, eps={eps:g}, rtol={rtol:g}, "
+                f"R̂={R:.17g}, namespace={getattr(xp, '__name__', xp)})")
+        arrays = {"w": w, "U": U, "c": c, "X": X, "Y": Y, "grad w": gw, "grad U": gU}
+        raise AssertionError(_failure_text(head, arrays, bad))
     return {"R": R, "directions": rows}
+
+
+def _summand_scale(xp, r, Y, loss) -> float:
+    """R̂'s formula applied to ``|f| + |y|`` (f = r + Y): the size of R̂'s summands."""
+    n, T = Y.shape
+    fy = xp.abs(r + Y) + xp.abs(Y)
+    if loss == "all-steps":
+        return float(xp.sum(fy * fy)) / (2.0 * n * T)
+    return float(xp.sum(fy[:, T - 1] ** 2)) / (2.0 * n)
+
+
+def _unit_direction(xp, rng, w, U):
+    """A random unit direction ``(vw, vU)`` (drawn on the host, NumPy ``rng``)."""
+    m, d = U.shape
+    vw_np = rng.standard_normal(m)
+    vU_np = rng.standard_normal((m, d))
+    nrm = math.sqrt(float(np.sum(vw_np ** 2) + np.sum(vU_np ** 2)))
+    dev = array_api_compat.device(w)
+    return (xp.asarray(vw_np / nrm, dtype=w.dtype, device=dev),
+            xp.asarray(vU_np / nrm, dtype=U.dtype, device=dev))
+
+
+@dataclass(frozen=True, eq=False)
+class _GradProbe:
+    """:func:`check_grads`' fixed inputs: Θ, the reverse-mode gradient, the residuals
+    ``r`` (n, T) at Θ, the linearization (None: no forward-mode check), tolerances."""
+
+    xp: object
+    w: object
+    U: object
+    gw: object
+    gU: object
+    risk: Risk
+    r: object
+    lin: Linearization | None
+    eps: float
+    rtol: float
+    atol: float
+
+    def compare(self, k, vw, vU) -> tuple[dict, bool]:
+        """The row of direction ``k`` and whether it is accepted (see :func:`check_grads`)."""
+        xp, eps, rtol = self.xp, self.eps, self.rtol
+        an = float(xp.sum(self.gw * vw) + xp.sum(self.gU * vU))
+        Rp = _evaluate(self.w + eps * vw, self.U + eps * vU, self.risk, grad=False)["R"]
+        Rm = _evaluate(self.w - eps * vw, self.U - eps * vU, self.risk, grad=False)["R"]
+        fd = (Rp - Rm) / (2 * eps)
+        ok = abs(fd - an) <= rtol * (abs(fd) + abs(an)) + self.atol
+        row = {"direction": k, "analytic": an, "finite_difference": fd, "atol": self.atol}
+        if self.lin is not None:
+            row["forward_mode"], fm_ok = self._forward_mode(vw, vU, an)
+            ok = ok and fm_ok
+        return row, ok
+
+    def _forward_mode(self, vw, vU, an) -> tuple[float, bool]:
+        """``Σ_{jt} r_{jt}·(Jv)_{jt}`` weighted as in R̂, and whether it agrees with ``an``."""
+        xp, r = self.xp, self.r
+        n, T = r.shape
+        Jv = self.lin.jvp(vw, vU)
+        if self.risk.loss == "all-steps":
+            fm = float(xp.sum(r * Jv)) / (n * T)
+        else:
+            fm = float(xp.sum(r[:, T - 1] * Jv[:, T - 1])) / n
+        scale = abs(an) + abs(fm) + float(xp.sum(xp.abs(r) * xp.abs(Jv))) / (n * T)
+        return fm, abs(fm - an) <= max(self.rtol, 1e-10) * scale + 1e-300
+
+
+def _failure_text(head: str, arrays: dict, bad: list[dict]) -> str:
+    """check_grads' error: ``head``, a summary of every input, each failed direction."""
+    lines = [head] + ["  " + _summary(name, a) for name, a in arrays.items()]
+    for row in bad:
+        lines.append("  failed: " + ", ".join(f"{k}={v:.17g}" if isinstance(v, float)
+                                              else f"{k}={v}" for k, v in row.items()))
+    return "\n".join(lines)
