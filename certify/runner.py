@@ -411,13 +411,14 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     t0 = stage("executor")
     bfr = _BetaForRadius(ac.activation, alpha0_text, m, T, rho_grid=max(rho_w, 1e-3) / 64)
     res = ex_mod.train(
-        w0, U0, c, X, Y, eta=float(case.train.eta), iterations=case.train.iterations,
-        rho_w=rho_w, rho_u=rho_u, comparator=comp, algorithm=case.train.algorithm,
-        beta=np.array(beta_drift), L=np.array(L_drift),
-        beta_for_radius=bfr, L_for_radius=bfr.L_for_radius,
-        activation=ac.activation, loss=case.train.loss, backend=backend,
-        progress=(progress.iteration if progress is not None else None),
-        comparator_loss_bound=comp_bound, fp_factor=case.certify.fp_factor)
+        w0, U0, c, X, Y, comp, settings=ex_mod.TrainSettings(
+            eta=float(case.train.eta), iterations=case.train.iterations, rho_w=rho_w,
+            rho_u=rho_u, algorithm=case.train.algorithm, activation=ac.activation,
+            loss=case.train.loss, backend=backend, fp_factor=case.certify.fp_factor,
+            progress=(progress.iteration if progress is not None else None)),
+        constants=ex_mod.DriftConstants(
+            beta=np.array(beta_drift), L=np.array(L_drift), beta_for_radius=bfr,
+            L_for_radius=bfr.L_for_radius, comparator_loss_bound=comp_bound))
     timings["executor"] = time.perf_counter() - t0
 
     failed, not_established = _executor_checks(res, case, beta_drift)

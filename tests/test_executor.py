@@ -10,6 +10,7 @@ which is fine for tests; the certifier uses certified upper endpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import mpmath
@@ -29,6 +30,16 @@ TANH_SIGMA = (1.0, 1.0, 4.0 / (3.0 * math.sqrt(3.0)))
 def constants(alpha_m, T):
     L, B = numeric_recurrence(*TANH_SIGMA, float(alpha_m), T, ctx=mpmath.fp)
     return np.array(L, dtype=float), np.array(B, dtype=float)
+
+
+def run_train(ini, X, Y, *, comparator, **kw):
+    """``executor.train`` from the init ``ini``, the keywords split into its
+    :class:`~certify.train.executor.TrainSettings` and
+    :class:`~certify.train.executor.DriftConstants`."""
+    names = {f.name for f in dataclasses.fields(executor.DriftConstants)}
+    constants = executor.DriftConstants(**{k: v for k, v in kw.items() if k in names})
+    settings = executor.TrainSettings(**{k: v for k, v in kw.items() if k not in names})
+    return executor.train(ini.w0, ini.U0, ini.c, X, Y, comparator, settings, constants)
 
 
 def data(seed, n, T, d):
@@ -205,8 +216,8 @@ REGIMES = [(0.6, "q<1"), (1.0, "cutoff"), (1.3, "q>1")]
 def test_drift_inequality_holds_projected_gd(alpha_m, regime):
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(1, alpha_m)
     L, B = constants(alpha_m, X.shape[1])
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.5, iterations=60, rho_w=rho_w,
-                         rho_u=rho_u, comparator=cmp, beta=B, L=L)
+    res = run_train(ini, X, Y, eta=0.5, iterations=60, rho_w=rho_w,
+                    rho_u=rho_u, comparator=cmp, beta=B, L=L)
     assert res.violations == [] and res.not_checked == [] and res.passed
     assert res.checked.all() and res.min_slack > 0
     assert res.exit_time is None
@@ -231,9 +242,9 @@ def test_drift_check_can_fail(alpha_m, regime):
     ini, X, Y, bar, rho_w, rho_u = permuted_case(0, alpha_m)
     L, B = constants(alpha_m, X.shape[1])
     kw = dict(eta=0.5, iterations=40, rho_w=rho_w, rho_u=rho_u, comparator=bar, L=L)
-    ok = executor.train(ini.w0, ini.U0, ini.c, X, Y, beta=B, **kw)
+    ok = run_train(ini, X, Y, beta=B, **kw)
     assert ok.violations == [] and ok.checked.all()
-    bad = executor.train(ini.w0, ini.U0, ini.c, X, Y, beta=0 * B, **kw)
+    bad = run_train(ini, X, Y, beta=0 * B, **kw)
     assert bad.violations, "β = 0 must break the inequality here"
     assert bad.min_slack < -np.max(bad.fp_allowance)
     assert not bad.passed and bad.argmin_slack in bad.violations
@@ -243,15 +254,15 @@ def test_apriori_bound_applies_with_small_step():
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(3, 0.6)
     L, B = constants(0.6, X.shape[1])
     eta = 0.5 / float(np.mean(L**2))
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=eta, iterations=30, rho_w=rho_w,
-                         rho_u=rho_u, comparator=cmp, beta=B, L=L, comparator_loss_bound=1e-3)
+    res = run_train(ini, X, Y, eta=eta, iterations=30, rho_w=rho_w,
+                    rho_u=rho_u, comparator=cmp, beta=B, L=L, comparator_loss_bound=1e-3)
     ap = res.apriori
     assert ap["applicable"] and ap["holds"]
     assert ap["bound"] >= ap["observed"] == pytest.approx(np.mean(res.loss))
     assert ap["ratio"] >= 1
     assert ap["bound_certified_comparator"] > ap["bound"]
-    big = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=2 / float(np.mean(L**2)),
-                         iterations=3, rho_w=rho_w, rho_u=rho_u, comparator=cmp, beta=B, L=L)
+    big = run_train(ini, X, Y, eta=2 / float(np.mean(L**2)),
+                    iterations=3, rho_w=rho_w, rho_u=rho_u, comparator=cmp, beta=B, L=L)
     assert not big.apriori["applicable"] and big.apriori["bound"] is None
 
 
@@ -269,10 +280,10 @@ def test_gd_tracks_radius_exit_time_and_ball_constants():
     calls = []
     _, Bs = constants(0.2 + small[0] / math.sqrt(m), T)
     wbar, Ubar = projection.project(cmp.w, cmp.U, ini.w0, ini.U0, *small)
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, algorithm="gd", eta=1.0, iterations=40,
-                         rho_w=small[0], rho_u=small[1], comparator=(wbar, Ubar), beta=Bs,
-                         beta_for_radius=beta_for_radius, L_for_radius=L_for_radius,
-                         progress=lambda k, n: calls.append((k, n)))
+    res = run_train(ini, X, Y, algorithm="gd", eta=1.0, iterations=40,
+                    rho_w=small[0], rho_u=small[1], comparator=(wbar, Ubar), beta=Bs,
+                    beta_for_radius=beta_for_radius, L_for_radius=L_for_radius,
+                    progress=lambda k, n: calls.append((k, n)))
     assert calls == [(k, 40) for k in range(1, 41)]
     assert res.exit_time is not None and res.exit_time >= 1
     assert res.radius_w[res.exit_time] > small[0] or res.radius_u[res.exit_time] > small[1]
@@ -281,8 +292,8 @@ def test_gd_tracks_radius_exit_time_and_ball_constants():
     assert res.ball_w[k - 1] == pytest.approx(max(res.radius_w[k - 1], res.radius_w[k],
                                                   res.comparator_radius[0]))
     # without a ball → constants map, steps outside the case ball are not checked
-    res2 = executor.train(ini.w0, ini.U0, ini.c, X, Y, algorithm="gd", eta=1.0, iterations=40,
-                          rho_w=small[0], rho_u=small[1], comparator=(wbar, Ubar), beta=Bs)
+    res2 = run_train(ini, X, Y, algorithm="gd", eta=1.0, iterations=40,
+                     rho_w=small[0], rho_u=small[1], comparator=(wbar, Ubar), beta=Bs)
     assert res2.not_checked and res2.not_checked[0] == res2.exit_time - 1
     assert not res2.apriori["applicable"]
     assert np.array_equal(res2.loss, res.loss)
@@ -292,12 +303,12 @@ def test_bad_arguments():
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(5, 0.6)
     kw = dict(iterations=2, rho_w=rho_w, rho_u=rho_u, comparator=cmp)
     with pytest.raises(ValueError, match="algorithm"):
-        executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.1, algorithm="adam", **kw)
+        run_train(ini, X, Y, eta=0.1, algorithm="adam", **kw)
     with pytest.raises(ValueError, match="eta"):
-        executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=-1.0, **kw)
+        run_train(ini, X, Y, eta=-1.0, **kw)
     with pytest.raises(ValueError, match="backend"):
-        executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.1, backend="jax", **kw)
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.1, beta=[np.inf] * X.shape[1], **kw)
+        run_train(ini, X, Y, eta=0.1, backend="jax", **kw)
+    res = run_train(ini, X, Y, eta=0.1, beta=[np.inf] * X.shape[1], **kw)
     assert res.not_checked == [0, 1] and res.min_slack is None
 
 
@@ -306,8 +317,8 @@ def test_summary_is_plain_json():
 
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(6, 1.0)
     L, B = constants(1.0, X.shape[1])
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.3, iterations=5, rho_w=rho_w,
-                         rho_u=rho_u, comparator=cmp, beta=B, L=L)
+    res = run_train(ini, X, Y, eta=0.3, iterations=5, rho_w=rho_w,
+                    rho_u=rho_u, comparator=cmp, beta=B, L=L)
     text = json.dumps(res.summary(), allow_nan=False)
     back = json.loads(text)
     assert back["drift"]["violations"] == [] and len(back["radius"]["w"]) == 6
@@ -319,8 +330,8 @@ def test_backends_give_the_numpy_run(backend):
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(7, 1.3)
     L, B = constants(1.3, X.shape[1])
     kw = dict(eta=0.5, iterations=8, rho_w=rho_w, rho_u=rho_u, comparator=cmp, beta=B, L=L)
-    ref = executor.train(ini.w0, ini.U0, ini.c, X, Y, **kw)
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, backend=backend, **kw)
+    ref = run_train(ini, X, Y, **kw)
+    res = run_train(ini, X, Y, backend=backend, **kw)
     assert res.backend == backend
     np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-12)
     np.testing.assert_allclose(res.slack, ref.slack, rtol=1e-9, atol=1e-12)
@@ -336,8 +347,8 @@ def test_torch_cuda_backend_run():
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(8, 1.0)
     L, B = constants(1.0, X.shape[1])
     kw = dict(eta=0.5, iterations=8, rho_w=rho_w, rho_u=rho_u, comparator=cmp, beta=B, L=L)
-    ref = executor.train(ini.w0, ini.U0, ini.c, X, Y, **kw)
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, backend="torch", device="cuda", **kw)
+    ref = run_train(ini, X, Y, **kw)
+    res = run_train(ini, X, Y, backend="torch", device="cuda", **kw)
     assert "cuda" in res.device
     np.testing.assert_allclose(res.loss, ref.loss, rtol=1e-11)
     assert res.violations == []
@@ -358,8 +369,8 @@ def test_drift_holds_at_case_size_with_linearized_comparator(alpha_m):
                                            max_iter=500)
     assert cmp.in_ball
     L, B = constants(alpha_m, T)
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.2, iterations=300, rho_w=rho_w,
-                         rho_u=rho_u, comparator=cmp, beta=B, L=L)
+    res = run_train(ini, X, Y, eta=0.2, iterations=300, rho_w=rho_w,
+                    rho_u=rho_u, comparator=cmp, beta=B, L=L)
     assert res.passed and res.min_slack > 0 and res.exit_time is None
     assert res.loss[-1] < res.loss[0]
 
@@ -367,8 +378,8 @@ def test_drift_holds_at_case_size_with_linearized_comparator(alpha_m):
 def test_final_step_loss_run():
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(9, 1.0)
     L, B = constants(1.0, X.shape[1])
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.5, iterations=20, rho_w=rho_w,
-                         rho_u=rho_u, comparator=cmp, beta=B, L=L, loss="final-step")
+    res = run_train(ini, X, Y, eta=0.5, iterations=20, rho_w=rho_w,
+                    rho_u=rho_u, comparator=cmp, beta=B, L=L, loss="final-step")
     assert res.passed and res.loss_kind == "final-step"
     assert res.loss[0] == pytest.approx(0.5 * np.mean(Y[:, -1] ** 2), rel=1e-12)
     # E_k only sees t = T−1

@@ -191,8 +191,11 @@ def skip_check_at(k: int):
     return lambda mp: wrap_train(mp, result=change)
 
 
-def kw_change(key, fn):
-    return lambda mp: wrap_train(mp, kwargs=lambda kw: kw | {key: fn(kw[key])})
+def kw_change(arg, key, fn):
+    """The runner's ``settings`` or ``constants`` (a frozen dataclass) with field ``key``
+    changed by ``fn``."""
+    return lambda mp: wrap_train(mp, kwargs=lambda kw: kw | {
+        arg: dataclasses.replace(kw[arg], **{key: fn(getattr(kw[arg], key))})})
 
 
 @dataclass(frozen=True)
@@ -221,13 +224,13 @@ FAULTS = [
           caught_by="projected GD iterate", why="projected-GD iterate radius beyond ρ"),
     Fault("allowance × 1e6", allowance_times_1e6, caught_by="allowance not small",
           why="resolution rule: the iterates count as not checked → unknown"),
-    Fault("skipped iterate (τ − 1 steps run)", kw_change("iterations", lambda n: n - 1),
+    Fault("skipped iterate (τ − 1 steps run)", kw_change("settings", "iterations", lambda n: n - 1),
           caught_by="executor ran", why="audit: the run is the case's"),
     Fault("skipped check at k = 3 (reported checked)", skip_check_at(3),
           caught_by="record inconsistent", why="audit: a checked iterate has all its numbers"),
-    Fault("η mismatch (executor runs 2η)", kw_change("eta", lambda e: 2 * e),
+    Fault("η mismatch (executor runs 2η)", kw_change("settings", "eta", lambda e: 2 * e),
           caught_by="executor ran", why="audit: the run is the case's"),
-    Fault("β handed to the executor × 0.1", kw_change("beta", lambda b: b * 0.1),
+    Fault("β handed to the executor × 0.1", kw_change("constants", "beta", lambda b: b * 0.1),
           caught_by="drift β_t", why="audit: the executor used constants.drift_beta"),
     Fault("data-specific β_t × 0.5 (every t)", certified_beta("0.5"),
           caught_by="< lower bound", why="certified below the observed lower bound at t = 0"),
@@ -303,7 +306,7 @@ def test_drift_check_alone_cannot_see_an_underestimated_beta(tmp_path, monkeypat
     is caught by the data-specific and activation checks instead (see FAULTS);
     tests/test_executor.py::test_drift_check_can_fail shows a case where β = 0 does
     break the inequality."""
-    kw_change("beta", lambda b: b * 0.0)(monkeypatch)
+    kw_change("constants", "beta", lambda b: b * 0.0)(monkeypatch)
     cert = certify_base(tmp_path, "transport")
     assert cert["verdict"] == "fail"
     assert [r for r in cert["reasons"] if "drift β_t" not in r] == []

@@ -135,34 +135,34 @@ def test_resolution_rule(slack, fp, scale, expected):
 def test_violation_beyond_a_large_allowance_still_counts():
     """A slack below −fp_k is a violation whatever the ratio: a huge fp_factor does not
     hide a real violation (β = 0 against a comparator that needs β)."""
-    from .test_executor import constants, permuted_case
+    from .test_executor import constants, permuted_case, run_train
 
     ini, X, Y, bar, rho_w, rho_u = permuted_case(0, 1.0)
     L, B = constants(1.0, X.shape[1])
     kw = dict(eta=0.5, iterations=40, rho_w=rho_w, rho_u=rho_u, comparator=bar, L=L)
-    bad = executor.train(ini.w0, ini.U0, ini.c, X, Y, beta=0 * B, **kw)
+    bad = run_train(ini, X, Y, beta=0 * B, **kw)
     k = bad.argmin_slack
     factor = 16.0 * 0.5 * (-bad.slack[k]) / bad.fp_allowance[k]  # fp_k = |slack_k| / 2
-    big = executor.train(ini.w0, ini.U0, ini.c, X, Y, beta=0 * B, fp_factor=factor, **kw)
+    big = run_train(ini, X, Y, beta=0 * B, fp_factor=factor, **kw)
     assert k in big.violations and big.checked[k]
     assert big.allowance_ratio[k] > executor.RESOLUTION
     assert not big.passed
 
 
 def test_gradient_check_sees_a_scaled_gradient(monkeypatch):
-    from .test_executor import constants, teacher_case
+    from .test_executor import constants, run_train, teacher_case
 
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(1, 0.6)
     L, B = constants(0.6, X.shape[1])
     kw = dict(eta=0.5, iterations=3, rho_w=rho_w, rho_u=rho_u, comparator=cmp, beta=B, L=L)
-    ok = executor.train(ini.w0, ini.U0, ini.c, X, Y, **kw)
+    ok = run_train(ini, X, Y, **kw)
     assert ok.gradient_check["status"] == "ok" and ok.passed
     assert all(p["rel_err"] < 1e-8 for p in ok.gradient_check["points"])
     orig = rnn._evaluate
     monkeypatch.setattr(rnn, "_evaluate", lambda *a, **k: (
         lambda r: dict(r, gw=r["gw"] * 1.01, gU=r["gU"] * 1.01) if r.get("gw") is not None
         else r)(orig(*a, **k)))
-    bad = executor.train(ini.w0, ini.U0, ini.c, X, Y, **kw)
+    bad = run_train(ini, X, Y, **kw)
     assert bad.gradient_check["status"] == "mismatch" and not bad.passed
     assert math.isclose(bad.gradient_check["points"][0]["rel_err"], 0.01 / 1.01, rel_tol=1e-4)
 
@@ -170,12 +170,12 @@ def test_gradient_check_sees_a_scaled_gradient(monkeypatch):
 def test_summary_fields_are_plain_json():
     import json
 
-    from .test_executor import constants, teacher_case
+    from .test_executor import constants, run_train, teacher_case
 
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(6, 1.0)
     L, B = constants(1.0, X.shape[1])
-    res = executor.train(ini.w0, ini.U0, ini.c, X, Y, eta=0.3, iterations=5, rho_w=rho_w,
-                         rho_u=rho_u, comparator=cmp, beta=[np.inf] * X.shape[1], L=L)
+    res = run_train(ini, X, Y, eta=0.3, iterations=5, rho_w=rho_w,
+                    rho_u=rho_u, comparator=cmp, beta=[np.inf] * X.shape[1], L=L)
     s = res.summary()
     json.dumps(s, allow_nan=False)
     assert s["drift"]["not_checked_by_reason"] == {"beta_not_finite": 5}

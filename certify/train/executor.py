@@ -79,15 +79,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import array_api_compat
 import numpy as np
 
 from . import projection, rnn
 
-__all__ = ["RunResult", "train", "FP_FORMULA", "BACKENDS", "namespace_for", "to_backend",
-           "RESOLUTION", "ALLOWANCE_RULE", "NOT_CHECKED"]
+__all__ = ["RunResult", "TrainSettings", "DriftConstants", "train", "FP_FORMULA", "BACKENDS",
+           "namespace_for", "to_backend", "RESOLUTION", "ALLOWANCE_RULE", "NOT_CHECKED"]
 
 U_ROUND = 2.0 ** -53
 FP_CONSTANT = 16.0
@@ -164,6 +165,56 @@ def _device_name(x) -> str:
         return str(array_api_compat.device(x))
     except Exception:  # noqa: BLE001 - informational only
         return "unknown"
+
+
+# --------------------------------------------------------------------------
+# settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """How :func:`train` runs (checked when the run starts; ValueError).
+
+    ``eta`` (η > 0) and ``iterations`` (τ ≥ 1); ``rho_w``, ``rho_u`` the radii of
+    Ω_ρ; ``algorithm`` "pgd" (projected onto Ω_ρ) or "gd"; ``activation`` and
+    ``loss`` ("all-steps" | "final-step") of R̂; ``backend`` ∈ :data:`BACKENDS`
+    and ``device`` (torch/CuPy) where the loop runs; ``threads`` the NumPy
+    thread-pool size (results do not depend on it); ``fp_factor`` the constant
+    ``c`` of the floating-point allowance (None: :data:`FP_CONSTANT` = 16);
+    ``progress(k, total)``, if given, is called after each step.
+    """
+
+    eta: float
+    iterations: int
+    rho_w: float
+    rho_u: float
+    algorithm: str = "pgd"
+    activation: object = "tanh"
+    loss: str = "all-steps"
+    backend: str = "numpy"
+    device: object = None
+    threads: int | None = None
+    fp_factor: float | None = None
+    progress: Callable[[int, int], None] | None = None
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class DriftConstants:
+    """The certified constants the drift inequality is checked against (floats: upper
+    endpoints of certified intervals; module doc).
+
+    ``beta`` and ``L`` are arrays over t (length T) of the case's ball Ω_ρ;
+    ``beta_for_radius``/``L_for_radius`` map a ball ``(ρ_w, ρ_u)`` to those arrays
+    (used by GD when the iterate leaves Ω_ρ).  ``comparator_loss_bound`` is an
+    a-priori bound of R̂(Θ̄) (THEORY §6); the a-priori bound is then also reported
+    with it.  Any of them may be None (not known).
+    """
+
+    beta: Sequence[float] | None = None
+    L: Sequence[float] | None = None
+    beta_for_radius: Callable[[float, float], Sequence[float]] | None = None
+    L_for_radius: Callable[[float, float], Sequence[float]] | None = None
+    comparator_loss_bound: float | None = None
 
 
 # --------------------------------------------------------------------------
@@ -328,198 +379,331 @@ def _call_constants(fn, rw: float, ru: float, T: int) -> np.ndarray | None:
         return None
 
 
-def train(w0, U0, c, X, Y, *, eta: float, iterations: int, rho_w: float, rho_u: float,
-          comparator, algorithm: str = "pgd", beta=None, L=None,
-          beta_for_radius: Callable[[float, float], Sequence[float]] | None = None,
-          L_for_radius: Callable[[float, float], Sequence[float]] | None = None,
-          activation="tanh", loss: str = "all-steps", backend: str = "numpy", device=None,
-          progress: Callable[[int, int], None] | None = None, threads=None,
-          comparator_loss_bound: float | None = None,
-          fp_factor: float | None = None) -> RunResult:
+def train(w0, U0, c, X, Y, comparator, settings: TrainSettings,
+          constants: DriftConstants | None = None) -> RunResult:
     """Run GD / projected GD from Θ(0) = (w0, U0) and check the drift inequality each step.
 
     ``comparator`` is Θ̄: a pair ``(w̄, Ū)`` or an object with ``.w`` and ``.U``
-    (:class:`certify.train.comparator.Comparator`).  ``beta`` and ``L`` are arrays over
-    t (length T) of the case's ball; ``beta_for_radius``/``L_for_radius`` map a
-    ball ``(ρ_w, ρ_u)`` to those arrays (used by GD, see the module doc).
-    ``comparator_loss_bound`` (optional) is an a-priori bound of R̂(Θ̄)
-    (THEORY §6); the a-priori bound is then also reported with it.
+    (:class:`certify.train.comparator.Comparator`).  ``settings`` says how to run
+    (:class:`TrainSettings`: step, iterations, Ω_ρ, algorithm, activation, loss,
+    backend, allowance constant, progress callback); ``constants`` the certified
+    constants to check against (:class:`DriftConstants`; None: none, every step
+    is then *not checked*).
 
-    ``backend`` ∈ {"numpy", "torch", "cupy", "array_api_strict"}: inputs are moved
-    there (``device`` for torch/CuPy) and the loop stays there; only scalars per
-    iterate come back.  ``progress(k, total)`` is called after each step.
-    ``fp_factor`` is the constant ``c`` of the floating-point allowance
-    (default :data:`FP_CONSTANT` = 16).
+    Inputs are moved to ``settings.backend`` (``settings.device`` for torch/CuPy)
+    and the loop stays there; only scalars per iterate come back.
     """
     t_start = time.perf_counter()
-    if algorithm not in ("pgd", "gd"):
-        raise ValueError(f"algorithm must be 'pgd' or 'gd', got {algorithm!r}")
-    rnn._check_loss(loss)
-    eta = float(eta)
+    s = _validated(settings)
+    run = _setup(w0, U0, c, X, Y, comparator, s,
+                 DriftConstants() if constants is None else constants)
+    rec = _Record.empty(s.iterations)
+    w, U, t_grad, t_check = _run_steps(run, rec)
+    return _assemble(run, rec, w, U, (t_start, t_grad, t_check))
+
+
+def _validated(s: TrainSettings) -> TrainSettings:
+    """``s`` checked (ValueError) and normalized: η, ρ as floats, the iterations an int."""
+    if s.algorithm not in ("pgd", "gd"):
+        raise ValueError(f"algorithm must be 'pgd' or 'gd', got {s.algorithm!r}")
+    rnn._check_loss(s.loss)
+    eta = float(s.eta)
     if not (eta > 0 and math.isfinite(eta)):
         raise ValueError(f"eta must be a positive finite number, got {eta}")
-    tau = int(iterations)
+    tau = int(s.iterations)
     if tau < 1:
-        raise ValueError(f"iterations must be ≥ 1, got {iterations}")
-    rho_w, rho_u = float(rho_w), float(rho_u)
-    wbar_in, Ubar_in = (comparator.w, comparator.U) if hasattr(comparator, "w") else comparator
+        raise ValueError(f"iterations must be ≥ 1, got {s.iterations}")
+    return replace(s, eta=eta, iterations=tau, rho_w=float(s.rho_w), rho_u=float(s.rho_u))
 
-    xp = namespace_for(backend)
-    w0, U0, c, X, Y = (to_backend(a, backend, device) for a in (w0, U0, c, X, Y))
-    wbar, Ubar = to_backend(wbar_in, backend, device), to_backend(Ubar_in, backend, device)
-    m, d = U0.shape
-    n, T = Y.shape
-    sm = math.sqrt(m)
-    P = m * (1 + d)
+
+def _fp_constant(fp_factor) -> float:
+    """The constant ``c`` of the allowance (default :data:`FP_CONSTANT`), checked."""
     fp_c = FP_CONSTANT if fp_factor is None else float(fp_factor)
     if not (fp_c > 0 and math.isfinite(fp_c)):
         raise ValueError(f"fp_factor must be a positive finite number, got {fp_factor}")
-    fp_scale = fp_c * U_ROUND * (P + n * T)
+    return fp_c
+
+
+def _within(s: TrainSettings, rw, ru) -> bool:
+    """The radii ``(rw, ru)`` lie in Ω_ρ (relative slack :data:`BALL_RTOL`)."""
+    return rw <= s.rho_w * (1 + BALL_RTOL) and ru <= s.rho_u * (1 + BALL_RTOL)
+
+
+def _sqdist(xp, wa, Ua, wbar, Ubar) -> float:
+    """‖(wa, Ua) − (w̄, Ū)‖²."""
+    return float(xp.sum((wa - wbar) ** 2) + xp.sum((Ua - Ubar) ** 2))
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class _Run:
+    """A run's fixed inputs, on the backend: validated settings, Θ(0), Θ̄ and what is
+    known of it, R̂, the loss weights ω, the case's constants and the allowance scale."""
+
+    settings: TrainSettings
+    constants: DriftConstants
+    xp: object
+    w0: object
+    U0: object
+    wbar: object
+    Ubar: object
+    risk: rnn.Risk
+    omega: object
+    T: int
+    sm: float  # √m
+    fp_c: float
+    fp_scale: float  # c · u · (P + n·T)
+    beta_case: np.ndarray | None  # β_t of Ω_ρ (host), None: not given or not finite
+    beta_dev: object  # the same on the backend
+    L_case: np.ndarray | None
+    R_bar: float
+    rad_bar: tuple[float, float]
+    bar_in_case: bool
+    psi0: float
+    notes: list[str]
+    t_comparator: float
+
+
+def _setup(w0, U0, c, X, Y, comparator, s: TrainSettings, constants: DriftConstants) -> _Run:
+    """Move the inputs to the backend; R̂(Θ̄), Θ̄'s radius, the case's constants."""
+    wbar_in, Ubar_in = (comparator.w, comparator.U) if hasattr(comparator, "w") else comparator
+    xp = namespace_for(s.backend)
+    w0, U0, c, X, Y, wbar, Ubar = (to_backend(a, s.backend, s.device)
+                                   for a in (w0, U0, c, X, Y, wbar_in, Ubar_in))
+    m, d = U0.shape
+    n, T = Y.shape
+    fp_c = _fp_constant(s.fp_factor)
     from .comparator import loss_weights  # local: comparator imports rnn only
 
-    omega = loss_weights(xp, n, T, loss, w0)
-    risk = rnn.Risk(c, X, Y, activation, loss, threads)
+    omega = loss_weights(xp, n, T, s.loss, w0)
+    risk = rnn.Risk(c, X, Y, s.activation, s.loss, s.threads)
+    beta_case, L_case, notes = _case_constants(constants, T)
+    t0 = time.perf_counter()
+    R_bar = risk.value(wbar, Ubar)
+    rad_bar = projection.radius(wbar, Ubar, w0, U0)
+    bar_in_case = _within(s, rad_bar[0], rad_bar[1])
+    if s.algorithm == "pgd" and not bar_in_case:
+        notes.append(f"comparator outside Ω_ρ (radius {rad_bar}, ρ = ({s.rho_w}, {s.rho_u})): "
+                     "the projected-GD drift inequality does not apply")
+    t_comparator = time.perf_counter() - t0
+    beta_dev = _like(xp, beta_case, w0) if beta_case is not None else None
+    return _Run(s, constants, xp, w0, U0, wbar, Ubar, risk, omega, T, math.sqrt(m), fp_c,
+                fp_c * U_ROUND * (m * (1 + d) + n * T), beta_case, beta_dev, L_case, R_bar,
+                rad_bar, bar_in_case, _sqdist(xp, w0, U0, wbar, Ubar), notes, t_comparator)
+
+
+def _case_constants(constants: DriftConstants, T: int):
+    """β_t and L_t of Ω_ρ as finite host arrays (None: not given or not finite), and the
+    note that β was given but not usable."""
+    beta, L = constants.beta, constants.L
     beta_case = _finite_array(beta, T) if beta is not None else None
     L_case = _finite_array(L, T) if L is not None else None
     notes: list[str] = []
     if beta is not None and beta_case is None:
         notes.append("beta for the case's ball is not finite (or has the wrong length)")
+    return beta_case, L_case, notes
 
-    # the comparator: its loss and its radius
-    t0 = time.perf_counter()
-    R_bar = rnn.loss(wbar, Ubar, c, X, Y, activation, loss, threads=threads)
-    rad_bar = projection.radius(wbar, Ubar, w0, U0)
-    bar_in_case = (rad_bar[0] <= rho_w * (1 + BALL_RTOL) and rad_bar[1] <= rho_u * (1 + BALL_RTOL))
-    if algorithm == "pgd" and not bar_in_case:
-        notes.append(f"comparator outside Ω_ρ (radius {rad_bar}, ρ = ({rho_w}, {rho_u})): "
-                     "the projected-GD drift inequality does not apply")
-    t_comparator = time.perf_counter() - t0
 
-    def sqdist(wa, Ua) -> float:
-        return float(xp.sum((wa - wbar) ** 2) + xp.sum((Ua - Ubar) ** 2))
+def _like(xp, a_np, like):
+    """The host array ``a_np`` on ``like``'s backend, dtype and device."""
+    return xp.asarray(a_np, dtype=like.dtype, device=array_api_compat.device(like))
 
-    def bcast(a_np):
-        return xp.asarray(a_np, dtype=w0.dtype, device=array_api_compat.device(w0))
 
-    keys = ("loss", "psi", "grad_sq", "E", "lhs", "rhs", "slack", "fp", "ratio", "ball_w",
-            "ball_u")
-    rec = {k: np.full(tau, np.nan) for k in keys}
-    checked = np.zeros(tau, dtype=bool)
-    reason: list[str | None] = [None] * tau
-    grad_points: list[dict] = []
-    radius_w = np.full(tau + 1, np.nan)
-    radius_u = np.full(tau + 1, np.nan)
-    beta_dev_case = bcast(beta_case) if beta_case is not None else None
+@dataclass(eq=False)
+class _Record:
+    """What the loop writes, per step k (NaN / None until written; see :class:`RunResult`).
+    ``fp`` is the allowance, ``ratio`` the allowance ratio, ``reason`` the not-checked code,
+    ``radius_w``/``radius_u`` have τ+1 entries."""
 
-    w, U = w0, U0
-    radius_w[0], radius_u[0] = 0.0, 0.0
-    psi = sqdist(w, U)
-    psi0 = psi
+    loss: np.ndarray
+    psi: np.ndarray
+    grad_sq: np.ndarray
+    E: np.ndarray
+    lhs: np.ndarray
+    rhs: np.ndarray
+    slack: np.ndarray
+    fp: np.ndarray
+    ratio: np.ndarray
+    ball_w: np.ndarray
+    ball_u: np.ndarray
+    checked: np.ndarray
+    reason: list
+    radius_w: np.ndarray
+    radius_u: np.ndarray
+    grad_points: list
+
+    @classmethod
+    def empty(cls, tau: int) -> _Record:
+        keys = ("loss", "psi", "grad_sq", "E", "lhs", "rhs", "slack", "fp", "ratio", "ball_w",
+                "ball_u")
+        radius_w, radius_u = np.full(tau + 1, np.nan), np.full(tau + 1, np.nan)
+        radius_w[0], radius_u[0] = 0.0, 0.0
+        return cls(**{k: np.full(tau, np.nan) for k in keys}, checked=np.zeros(tau, dtype=bool),
+                   reason=[None] * tau, radius_w=radius_w, radius_u=radius_u, grad_points=[])
+
+
+def _run_steps(run: _Run, rec: _Record):
+    """The loop k = 0..τ−1: evaluate R̂ and ∇R̂ at Θ(k), then :func:`_step`.  Returns
+    Θ(τ) and the seconds spent in the evaluation and in the rest of the steps."""
+    tau, progress = run.settings.iterations, run.settings.progress
+    w, U, psi = run.w0, run.U0, run.psi0
     t_grad = t_check = 0.0
     ws = rnn.Workspace()  # the tape's memory, reused by every step
     for k in range(tau):
         tg = time.perf_counter()
-        res = rnn._evaluate(w, U, risk, grad=True, workspace=ws)
+        res = rnn._evaluate(w, U, run.risk, grad=True, workspace=ws)
         t_grad += time.perf_counter() - tg
         tc = time.perf_counter()
-        R, r, gw, gU = res["R"], res["r"], res["gw"], res["gU"]
-        G = float(xp.sum(gw * gw) + xp.sum(gU * gU))
-        # the step
-        w1, U1 = w - eta * gw, U - eta * gU
-        if algorithm == "pgd":
-            w1, U1 = projection.project(w1, U1, w0, U0, rho_w, rho_u)
-        rw1, ru1 = projection.radius(w1, U1, w0, U0)
-        radius_w[k + 1], radius_u[k + 1] = rw1, ru1
-        psi1 = sqdist(w1, U1)
-        # which constants apply at this step
-        beta_k = beta_dev = None
-        if algorithm == "pgd":
-            if bar_in_case and beta_case is not None:
-                beta_k, beta_dev = beta_case, beta_dev_case
-                bw, bu = rho_w, rho_u
-        else:
-            bw = max(radius_w[k], rw1, rad_bar[0])
-            bu = max(radius_u[k], ru1, rad_bar[1])
-            if beta_for_radius is not None:
-                beta_k = _call_constants(beta_for_radius, bw, bu, T)
-            elif (beta_case is not None and bw <= rho_w * (1 + BALL_RTOL)
-                  and bu <= rho_u * (1 + BALL_RTOL)):
-                beta_k, beta_dev = beta_case, beta_dev_case
-                bw, bu = rho_w, rho_u
-            if beta_k is not None and beta_dev is None:
-                beta_dev = bcast(beta_k)
-        finite = all(math.isfinite(v) for v in (R, G, psi, psi1))
-        rec["loss"][k], rec["psi"][k], rec["grad_sq"][k], rec["lhs"][k] = R, psi, G, psi1
-        base = psi + psi1 + 2 * eta * abs(R) + 2 * eta * abs(R_bar) + eta * eta * G
-        rec["fp"][k] = fp_scale * base if finite else np.nan
-        scale = 2 * eta * (abs(R) + abs(R_bar))
-        if not finite:
-            reason[k] = "non_finite"
-        elif beta_k is None:
-            reason[k] = ("no_ball_constants" if algorithm == "gd" else
-                         "comparator_outside" if not bar_in_case else "beta_not_finite")
-        else:
-            E, rhs = _drift_rhs(xp, r, omega, beta_dev, psi, R, R_bar, G, eta, sm)
-            fp = fp_scale * (base + 2 * eta * E)
-            if math.isfinite(E) and math.isfinite(rhs):
-                rec["E"][k], rec["rhs"][k], rec["slack"][k] = E, rhs, rhs - psi1
-                rec["fp"][k], rec["ball_w"][k], rec["ball_u"][k] = fp, bw, bu
-                reason[k] = _resolution_reason(rhs - psi1, fp, scale)
-            else:
-                reason[k] = "non_finite_E"
-        if finite:
-            rec["ratio"][k] = rec["fp"][k] / scale if scale > 0 else math.inf
-        checked[k] = reason[k] is None
-        if k in (0, tau - 1):
-            grad_points.append(_gradient_check(k, w, U, c, X, Y, gw, gU, G, activation, loss,
-                                               threads))
+        w, U, psi = _step(run, rec, k, w, U, psi, res)
         t_check += time.perf_counter() - tc
-        w, U, psi = w1, U1, psi1
         if progress is not None:
             progress(k + 1, tau)
+    return w, U, t_grad, t_check
 
-    final_loss = rnn.loss(w, U, c, X, Y, activation, loss, threads=threads)
-    slack, fpv = rec["slack"], rec["fp"]
-    violations = [int(k) for k in np.nonzero(checked & (slack < -fpv))[0]]
-    not_checked = [int(k) for k in np.nonzero(~checked)[0]]
-    if checked.any():
-        idx = np.nonzero(checked)[0]
-        j = int(idx[np.argmin(slack[idx])])
-        min_slack, argmin = float(slack[j]), j
+
+class _Observed(NamedTuple):
+    """Step k's observed terms: R̂(Θ(k)), residuals r (n, T), G_k, Ψ_k, Ψ_{k+1}."""
+
+    R: float
+    r: object
+    G: float
+    psi: float
+    psi1: float
+
+
+def _step(run: _Run, rec: _Record, k: int, w, U, psi: float, res: dict):
+    """Step k from Θ(k) = (w, U) with R̂, r, ∇R̂ in ``res``: Θ(k+1), its radius, the
+    drift check, and the gradient check at k = 0 and τ−1.  Returns Θ(k+1), Ψ_{k+1}."""
+    s = run.settings
+    xp = run.xp
+    gw, gU = res["gw"], res["gU"]
+    G = float(xp.sum(gw * gw) + xp.sum(gU * gU))
+    w1, U1 = w - s.eta * gw, U - s.eta * gU
+    if s.algorithm == "pgd":
+        w1, U1 = projection.project(w1, U1, run.w0, run.U0, s.rho_w, s.rho_u)
+    rw1, ru1 = projection.radius(w1, U1, run.w0, run.U0)
+    rec.radius_w[k + 1], rec.radius_u[k + 1] = rw1, ru1
+    psi1 = _sqdist(xp, w1, U1, run.wbar, run.Ubar)
+    consts = _step_constants(run, rec.radius_w[k], rec.radius_u[k], rw1, ru1)
+    _check_drift(run, rec, k, _Observed(res["R"], res["r"], G, psi, psi1), consts)
+    if k in (0, s.iterations - 1):
+        rec.grad_points.append(_gradient_check(k, w, U, run.risk.c, run.risk.X, run.risk.Y,
+                                               gw, gU, G, s.activation, s.loss, s.threads))
+    return w1, U1, psi1
+
+
+def _step_constants(run: _Run, rw0, ru0, rw1, ru1):
+    """The β_t that apply at a step from radius (rw0, ru0) to (rw1, ru1) (module doc):
+    ``(β host, β backend, ball_w, ball_u)``, or all None when none is available."""
+    s = run.settings
+    if s.algorithm == "pgd":
+        if run.bar_in_case and run.beta_case is not None:
+            return run.beta_case, run.beta_dev, s.rho_w, s.rho_u
+        return None, None, None, None
+    bw = max(rw0, rw1, run.rad_bar[0])
+    bu = max(ru0, ru1, run.rad_bar[1])
+    if run.constants.beta_for_radius is not None:
+        beta_k = _call_constants(run.constants.beta_for_radius, bw, bu, run.T)
+        if beta_k is None:
+            return None, None, None, None
+        return beta_k, _like(run.xp, beta_k, run.w0), bw, bu
+    if run.beta_case is not None and _within(s, bw, bu):
+        return run.beta_case, run.beta_dev, s.rho_w, s.rho_u
+    return None, None, None, None
+
+
+def _check_drift(run: _Run, rec: _Record, k: int, obs: _Observed, consts) -> None:
+    """Record step k's terms and decide it: checked (slack and allowance recorded) or
+    the reason it is not (:data:`NOT_CHECKED`, first that applies)."""
+    s, R_bar = run.settings, run.R_bar
+    eta = s.eta
+    beta_k, beta_dev, bw, bu = consts
+    R, G, psi, psi1 = obs.R, obs.G, obs.psi, obs.psi1
+    finite = all(math.isfinite(v) for v in (R, G, psi, psi1))
+    rec.loss[k], rec.psi[k], rec.grad_sq[k], rec.lhs[k] = R, psi, G, psi1
+    base = psi + psi1 + 2 * eta * abs(R) + 2 * eta * abs(R_bar) + eta * eta * G
+    rec.fp[k] = run.fp_scale * base if finite else np.nan
+    scale = 2 * eta * (abs(R) + abs(R_bar))
+    if not finite:
+        reason = "non_finite"
+    elif beta_k is None:
+        reason = ("no_ball_constants" if s.algorithm == "gd" else
+                  "comparator_outside" if not run.bar_in_case else "beta_not_finite")
     else:
-        min_slack, argmin = None, None
-    outside = np.nonzero((radius_w > rho_w * (1 + BALL_RTOL))
-                         | (radius_u > rho_u * (1 + BALL_RTOL)))[0]
-    exit_time = int(outside[0]) if outside.size else None
-    gcheck = _gradient_summary(grad_points)
+        E, rhs = _drift_rhs(run.xp, obs.r, run.omega, beta_dev, psi, R, R_bar, G, eta, run.sm)
+        fp = run.fp_scale * (base + 2 * eta * E)
+        if math.isfinite(E) and math.isfinite(rhs):
+            rec.E[k], rec.rhs[k], rec.slack[k] = E, rhs, rhs - psi1
+            rec.fp[k], rec.ball_w[k], rec.ball_u[k] = fp, bw, bu
+            reason = _resolution_reason(rhs - psi1, fp, scale)
+        else:
+            reason = "non_finite_E"
+    if finite:
+        rec.ratio[k] = rec.fp[k] / scale if scale > 0 else math.inf
+    rec.reason[k] = reason
+    rec.checked[k] = reason is None
+
+
+def _drift_summary(rec: _Record):
+    """Violations (checked, slack < −fp), the steps not checked, the smallest checked
+    slack and its step (None, None when nothing was checked)."""
+    checked, slack = rec.checked, rec.slack
+    violations = [int(k) for k in np.nonzero(checked & (slack < -rec.fp))[0]]
+    not_checked = [int(k) for k in np.nonzero(~checked)[0]]
+    if not checked.any():
+        return violations, not_checked, None, None
+    idx = np.nonzero(checked)[0]
+    j = int(idx[np.argmin(slack[idx])])
+    return violations, not_checked, float(slack[j]), j
+
+
+def _exit_time(run: _Run, rec: _Record) -> int | None:
+    """The first k with Θ(k) outside Ω_ρ (None: never)."""
+    s = run.settings
+    outside = np.nonzero((rec.radius_w > s.rho_w * (1 + BALL_RTOL))
+                         | (rec.radius_u > s.rho_u * (1 + BALL_RTOL)))[0]
+    return int(outside[0]) if outside.size else None
+
+
+def _assemble(run: _Run, rec: _Record, w, U, seconds: tuple[float, float, float]) -> RunResult:
+    """The :class:`RunResult` of a finished loop ending at Θ(τ) = (w, U); ``seconds`` is
+    (the run's start, time in the evaluation, time in the rest of the steps)."""
+    s, notes = run.settings, run.notes
+    final_loss = run.risk.value(w, U)
+    violations, not_checked, min_slack, argmin = _drift_summary(rec)
+    exit_time = _exit_time(run, rec)
+    gcheck = _gradient_summary(rec.grad_points)
     if gcheck["status"] == "mismatch":
         notes.append("the reverse-mode gradient disagrees with central differences of the loss")
-
-    # a-priori bound
-    avg_loss = float(np.mean(rec["loss"]))
-    apriori = _apriori(rec, checked, tau, eta, psi0, R_bar, avg_loss, loss, T, algorithm,
-                       L_case, L_for_radius, exit_time, radius_w, radius_u, rad_bar,
-                       comparator_loss_bound)
-    t_total = time.perf_counter() - t_start
-    timing = {"total": t_total, "loss_and_grad": t_grad, "check_and_step": t_check,
-              "comparator_loss": t_comparator, "per_iteration": (t_grad + t_check) / tau}
+    avg_loss = float(np.mean(rec.loss))
+    c = run.constants
+    apriori = _apriori({"E": rec.E}, rec.checked, s.iterations, s.eta, run.psi0, run.R_bar,
+                       avg_loss, s.loss, run.T, s.algorithm, run.L_case, c.L_for_radius,
+                       exit_time, rec.radius_w, rec.radius_u, run.rad_bar,
+                       c.comparator_loss_bound)
     result = RunResult(
-        algorithm=algorithm, eta=eta, iterations=tau, loss_kind=loss, activation=str(activation),
-        width=m, rho=(rho_w, rho_u), loss=rec["loss"], psi=rec["psi"], grad_sq=rec["grad_sq"],
-        E=rec["E"], lhs=rec["lhs"], rhs=rec["rhs"], slack=slack, fp_allowance=fpv,
-        fp_formula=FP_FORMULA.format(c=fp_c), checked=checked,
-        ball_w=rec["ball_w"], ball_u=rec["ball_u"],
-        radius_w=radius_w, radius_u=radius_u, min_slack=min_slack, argmin_slack=argmin,
+        algorithm=s.algorithm, eta=s.eta, iterations=s.iterations, loss_kind=s.loss,
+        activation=str(s.activation), width=run.U0.shape[0], rho=(s.rho_w, s.rho_u),
+        loss=rec.loss, psi=rec.psi, grad_sq=rec.grad_sq, E=rec.E, lhs=rec.lhs, rhs=rec.rhs,
+        slack=rec.slack, fp_allowance=rec.fp, fp_formula=FP_FORMULA.format(c=run.fp_c),
+        checked=rec.checked, ball_w=rec.ball_w, ball_u=rec.ball_u,
+        radius_w=rec.radius_w, radius_u=rec.radius_u, min_slack=min_slack, argmin_slack=argmin,
         violations=violations, not_checked=not_checked, exit_time=exit_time, apriori=apriori,
-        loss_comparator=R_bar, comparator_radius=rad_bar, final_loss=final_loss,
+        loss_comparator=run.R_bar, comparator_radius=run.rad_bar, final_loss=final_loss,
         avg_loss=avg_loss, w_final=rnn.to_numpy(w).copy(), U_final=rnn.to_numpy(U).copy(),
-        backend=backend, device=_device_name(w), timing=timing, notes=notes,
-        allowance_ratio=rec["ratio"], not_checked_reason=reason, gradient_check=gcheck,
-        beta_case=beta_case)
+        backend=s.backend, device=_device_name(w), timing=_timing(*seconds, run), notes=notes,
+        allowance_ratio=rec.ratio, not_checked_reason=rec.reason, gradient_check=gcheck,
+        beta_case=run.beta_case)
     text = result.not_checked_text()
     if text:
         notes.append(text)
     return result
+
+
+def _timing(t_start: float, t_grad: float, t_check: float, run: _Run) -> dict:
+    """The run's seconds: in total, per part, per iteration."""
+    return {"total": time.perf_counter() - t_start, "loss_and_grad": t_grad,
+            "check_and_step": t_check, "comparator_loss": run.t_comparator,
+            "per_iteration": (t_grad + t_check) / run.settings.iterations}
 
 
 def _drift_rhs(xp, r, omega, beta_dev, psi, R, R_bar, G, eta, sm) -> tuple[float, float]:
