@@ -629,7 +629,7 @@ def _check_drift(run: _Run, rec: _Record, k: int, obs: _Observed, consts) -> Non
         reason = ("no_ball_constants" if s.algorithm == "gd" else
                   "comparator_outside" if not run.bar_in_case else "beta_not_finite")
     else:
-        E, rhs = _drift_rhs(run.xp, obs.r, run.omega, beta_dev, psi, R, R_bar, G, eta, run.sm)
+        E, rhs = _drift_rhs(run, obs, beta_dev)
         fp = run.fp_scale * (base + 2 * eta * E)
         if math.isfinite(E) and math.isfinite(rhs):
             rec.E[k], rec.rhs[k], rec.slack[k] = E, rhs, rhs - psi1
@@ -706,11 +706,13 @@ def _timing(t_start: float, t_grad: float, t_check: float, run: _Run) -> dict:
             "per_iteration": (t_grad + t_check) / run.settings.iterations}
 
 
-def _drift_rhs(xp, r, omega, beta_dev, psi, R, R_bar, G, eta, sm) -> tuple[float, float]:
-    """``E_k`` and the RHS ``Ψ_k − 2η(R̂(Θ(k)) − R̂(Θ̄)) + 2η E_k + η² G_k`` (observed)."""
-    wabs = xp.sum(xp.abs(r) * omega, axis=0)  # (T,): Σ_j ω_jt |r_jt|
-    E = float(xp.sum(wabs * beta_dev)) * psi / (2.0 * sm)
-    return E, psi - 2.0 * eta * (R - R_bar) + 2.0 * eta * E + eta * eta * G
+def _drift_rhs(run: _Run, obs: _Observed, beta_dev) -> tuple[float, float]:
+    """``E_k`` and the RHS ``Ψ_k − 2η(R̂(Θ(k)) − R̂(Θ̄)) + 2η E_k + η² G_k`` (observed),
+    with the β_t ``beta_dev`` (on the backend)."""
+    xp, eta, psi = run.xp, run.settings.eta, obs.psi
+    wabs = xp.sum(xp.abs(obs.r) * run.omega, axis=0)  # (T,): Σ_j ω_jt |r_jt|
+    E = float(xp.sum(wabs * beta_dev)) * psi / (2.0 * run.sm)
+    return E, psi - 2.0 * eta * (obs.R - run.R_bar) + 2.0 * eta * E + eta * eta * obs.G
 
 
 def _resolution_reason(slack: float, fp: float, scale: float) -> str | None:
