@@ -586,8 +586,7 @@ def _step(run: _Run, rec: _Record, k: int, w, U, psi: float, res: dict):
     consts = _step_constants(run, rec.radius_w[k], rec.radius_u[k], rw1, ru1)
     _check_drift(run, rec, k, _Observed(res["R"], res["r"], G, psi, psi1), consts)
     if k in (0, s.iterations - 1):
-        rec.grad_points.append(_gradient_check(k, w, U, run.risk.c, run.risk.X, run.risk.Y,
-                                               gw, gU, G, s.activation, s.loss, s.threads))
+        rec.grad_points.append(_gradient_check(k, w, U, gw, gU, G, run.risk))
     return w1, U1, psi1
 
 
@@ -723,8 +722,9 @@ def _resolution_reason(slack: float, fp: float, scale: float) -> str | None:
     return None if fp <= RESOLUTION * scale else "allowance_not_small"
 
 
-def _gradient_check(k, w, U, c, X, Y, gw, gU, G, activation, loss, threads) -> dict:
-    """Reverse-mode gradient vs a central difference of the loss along its direction.
+def _gradient_check(k, w, U, gw, gU, G, risk: rnn.Risk) -> dict:
+    """Reverse-mode gradient ``(gw, gU)`` (``G`` = its squared norm) at Θ = (w, U) vs a
+    central difference of the loss ``risk`` along its direction.
 
     ``d(h) = (R̂(Θ + h v) − R̂(Θ − h v)) / 2h`` with ``v = ∇R̂/‖∇R̂‖`` must equal
     ``‖∇R̂‖``; ``fd`` is the Richardson value ``(4 d(h/2) − d(h))/3`` and ``est``
@@ -741,8 +741,8 @@ def _gradient_check(k, w, U, c, X, Y, gw, gU, G, activation, loss, threads) -> d
     h0 = 2.0 ** -14 * max(1.0, math.sqrt(float(xp.sum(w * w) + xp.sum(U * U))))
 
     def d(step):
-        up = rnn.loss(w + step * vw, U + step * vU, c, X, Y, activation, loss, threads=threads)
-        dn = rnn.loss(w - step * vw, U - step * vU, c, X, Y, activation, loss, threads=threads)
+        up = risk.value(w + step * vw, U + step * vU)
+        dn = risk.value(w - step * vw, U - step * vU)
         return (up - dn) / (2 * step)
 
     for h in (h0, h0 * 2.0 ** -8):
