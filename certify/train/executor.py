@@ -674,11 +674,7 @@ def _assemble(run: _Run, rec: _Record, w, U, seconds: tuple[float, float, float]
     if gcheck["status"] == "mismatch":
         notes.append("the reverse-mode gradient disagrees with central differences of the loss")
     avg_loss = float(np.mean(rec.loss))
-    c = run.constants
-    apriori = _apriori({"E": rec.E}, rec.checked, s.iterations, s.eta, run.psi0, run.R_bar,
-                       avg_loss, s.loss, run.T, s.algorithm, run.L_case, c.L_for_radius,
-                       exit_time, rec.radius_w, rec.radius_u, run.rad_bar,
-                       c.comparator_loss_bound)
+    apriori = _apriori(run, rec, exit_time, avg_loss)
     result = RunResult(
         algorithm=s.algorithm, eta=s.eta, iterations=s.iterations, loss_kind=s.loss,
         activation=str(s.activation), width=run.U0.shape[0], rho=(s.rho_w, s.rho_u),
@@ -770,21 +766,32 @@ def _gradient_summary(points: list[dict]) -> dict:
                       "observed"}
 
 
-def _apriori(rec, checked, tau, eta, psi0, R_bar, observed, loss, T, algorithm, L_case,
-             L_for_radius, exit_time, radius_w, radius_u, rad_bar, comparator_loss_bound):
+def _apriori_L(run: _Run, rec: _Record, exit_time: int | None) -> np.ndarray | None:
+    """The L_t that hold on every iterate's ball (module doc): ``L_for_radius`` at the
+    largest ball of a GD run, else the case's L while the run never left Ω_ρ."""
+    s, c = run.settings, run.constants
+    L = None
+    if s.algorithm == "pgd" or exit_time is None:
+        L = run.L_case
+    if c.L_for_radius is not None and s.algorithm == "gd":
+        bw = float(max(np.nanmax(rec.radius_w), run.rad_bar[0]))
+        bu = float(max(np.nanmax(rec.radius_u), run.rad_bar[1]))
+        L = _call_constants(c.L_for_radius, bw, bu, run.T)
+    return L
+
+
+def _apriori(run: _Run, rec: _Record, exit_time: int | None, observed: float) -> dict:
+    """The a-priori bound of the average loss (module doc) against the ``observed``
+    average, or why it does not apply."""
     out = {"bound": None, "observed": observed, "applicable": False, "ratio": None,
            "eta_L2": None, "reason": ""}
-    L = None
-    if algorithm == "pgd" or exit_time is None:
-        L = L_case
-    if L_for_radius is not None and algorithm == "gd":
-        bw = float(max(np.nanmax(radius_w), rad_bar[0]))
-        bu = float(max(np.nanmax(radius_u), rad_bar[1]))
-        L = _call_constants(L_for_radius, bw, bu, T)
+    L = _apriori_L(run, rec, exit_time)
     if L is None:
         out["reason"] = "no finite L_t for a ball holding every iterate"
         return out
-    lam = float(np.mean(L ** 2)) if loss == "all-steps" else float(L[T - 1] ** 2)
+    eta, tau, T, psi0 = run.settings.eta, run.settings.iterations, run.T, run.psi0
+    checked, comparator_loss_bound = rec.checked, run.constants.comparator_loss_bound
+    lam = float(np.mean(L ** 2)) if run.settings.loss == "all-steps" else float(L[T - 1] ** 2)
     out["eta_L2"] = eta * lam
     if not checked.all():
         out["reason"] = "some steps not checked (E_k unknown)"
@@ -792,12 +799,12 @@ def _apriori(rec, checked, tau, eta, psi0, R_bar, observed, loss, T, algorithm, 
     if not eta * lam < 1:
         out["reason"] = "eta * mean_t L_t^2 >= 1"
         return out
-    meanE = float(np.mean(rec["E"]))
+    meanE = float(np.mean(rec.E))
 
     def bound(Rb):
         return (Rb + psi0 / (2 * eta * tau) + meanE) / (1 - eta * lam)
 
-    b = bound(R_bar)
+    b = bound(run.R_bar)
     out.update(bound=b, applicable=bool(math.isfinite(b)),
                ratio=(b / observed) if observed > 0 else None,
                holds=bool(observed <= b))
