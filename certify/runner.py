@@ -302,7 +302,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
     """
     from .train import executor as ex_mod
-    from .train.comparator import linearized_comparator, transport_comparator
+    from .train.comparator import ComparatorSettings, linearized_comparator, transport_comparator
 
     timings: dict[str, float] = {}
     reasons: list[str] = []
@@ -383,10 +383,10 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     c = case.init.c
     w0, U0 = case.init.w0, case.init.U0
     rho_w, rho_u = float(case.ball.rho_w), float(case.ball.rho_u)
+    cset = ComparatorSettings(rho_w=rho_w, rho_u=rho_u, activation=ac.activation,
+                              loss=case.train.loss)
     if tinfo.transport_map is not None:
-        vw, vU = tinfo.transport_map(w0, U0)
-        comp = transport_comparator(w0, U0, c, vw, vU, X, Y, rho_w, rho_u,
-                                    ac.activation, case.train.loss)
+        comp = transport_comparator(w0, U0, c, tinfo.transport_map(w0, U0), X, Y, cset)
     else:
         comp = linearized_comparator(w0, U0, c, X, Y, rho_w, rho_u, ac.activation,
                                      case.train.loss)

@@ -58,7 +58,8 @@ def teacher_case(seed, alpha_m, m=32, n=8, T=5, d=3, alpha0=0.2, rho_u=2.0):
     vU = rng.standard_normal((m, d))
     vU *= rho_u * rng.uniform(0, 1, (m, 1)) / np.linalg.norm(vU, axis=1, keepdims=True)
     zero = np.zeros((n, T))
-    cmp = comparator.transport_comparator(ini.w0, ini.U0, ini.c, vw, vU, X, zero, rho_w, rho_u)
+    cmp = comparator.transport_comparator(ini.w0, ini.U0, ini.c, (vw, vU), X, zero,
+                                          comparator.ComparatorSettings(rho_w=rho_w, rho_u=rho_u))
     Y = rnn.forward(cmp.w, cmp.U, ini.c, X)
     return ini, X, Y, cmp, rho_w, rho_u
 
@@ -171,13 +172,15 @@ def test_transport_comparator_membership():
     Y = np.zeros((4, 3))
     vw = np.full(16, 0.5)
     vU = np.tile([0.6, 0.8], (16, 1))  # ‖v_u‖ = 1
-    inside = comparator.transport_comparator(ini.w0, ini.U0, ini.c, vw, vU, X, Y, 0.5, 1.0,
+    inside = comparator.transport_comparator(ini.w0, ini.U0, ini.c, (vw, vU), X, Y,
+                                             comparator.ComparatorSettings(rho_w=0.5, rho_u=1.0),
                                              nu_sq=0.25 + 1.0)
     assert inside.in_ball and inside.history["dist_within_nu"]
     assert inside.radius[0] == pytest.approx(0.5) and inside.radius[1] == pytest.approx(1.0)
     assert inside.dist_sq == pytest.approx(1.25)
     assert inside.loss == pytest.approx(rnn.loss(inside.w, inside.U, ini.c, X, Y))
-    outside = comparator.transport_comparator(ini.w0, ini.U0, ini.c, vw, vU, X, Y, 0.5, 0.9)
+    outside = comparator.transport_comparator(ini.w0, ini.U0, ini.c, (vw, vU), X, Y,
+                                              comparator.ComparatorSettings(rho_w=0.5, rho_u=0.9))
     assert not outside.in_ball
 
 

@@ -35,10 +35,24 @@ import array_api_compat
 
 from . import projection, rnn
 
-__all__ = ["Comparator", "transport_comparator", "linearized_comparator", "loss_weights"]
+__all__ = ["Comparator", "ComparatorSettings", "transport_comparator", "linearized_comparator",
+           "loss_weights"]
 
 #: relative slack for "Θ̄ ∈ Ω_ρ" (rounding in θ0 + c v/√m and in the norms)
 IN_BALL_RTOL = 1e-12
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComparatorSettings:
+    """What both constructions need besides the arrays: the radii ``rho_w``, ``rho_u``
+    of Ω_ρ, the ``activation`` and ``loss`` ("all-steps" | "final-step") of R̂, and
+    the NumPy thread-pool size ``threads`` (results do not depend on it)."""
+
+    rho_w: float
+    rho_u: float
+    activation: object = "tanh"
+    loss: str = "all-steps"
+    threads: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,30 +86,36 @@ def _sq(xp, a) -> float:
     return float(xp.sum(a * a))
 
 
-def transport_comparator(w0, U0, c, vw, vU, X, Y, rho_w, rho_u, activation="tanh",
-                         loss="all-steps", *, nu_sq=None) -> Comparator:
+def transport_comparator(w0, U0, c, transport, X, Y, settings: ComparatorSettings, *,
+                         nu_sq=None) -> Comparator:
     """``θ̄_i = θ_i(0) + c_i v(θ_i(0))/√m`` (THEORY §6) and ``R̂(Θ̄)``.
 
-    ``vw`` (m,), ``vU`` (m, d) are the transport map at the initial parameters.
-    ``Θ̄ ∈ Ω_ρ`` iff ``max|v_w| ≤ ρ_w`` and ``max‖v_u‖ ≤ ρ_u``; ``nu_sq`` (if
-    given, ν̄²) is checked against ``‖Θ̄ − Θ(0)‖²`` in ``history``.
+    ``transport = (vw, vU)``, of shapes (m,), (m, d), is the transport map at the
+    initial parameters.  ``Θ̄ ∈ Ω_ρ`` iff ``max|v_w| ≤ ρ_w`` and ``max‖v_u‖ ≤ ρ_u``;
+    ``nu_sq`` (if given, ν̄²) is checked against ``‖Θ̄ − Θ(0)‖²`` in ``history``.
     """
     t0 = time.perf_counter()
+    vw, vU = transport
     xp = array_api_compat.array_namespace(w0, U0, c, vw, vU)
     m = w0.shape[0]
     s = math.sqrt(m)
     w = w0 + c * vw / s
     U = U0 + c[:, None] * vU / s
     rad = projection.radius(w, U, w0, U0)
-    inside = projection.contains(w, U, w0, U0, rho_w, rho_u, rtol=IN_BALL_RTOL)
+    inside = projection.contains(w, U, w0, U0, settings.rho_w, settings.rho_u,
+                                 rtol=IN_BALL_RTOL)
     dist = _sq(xp, w - w0) + _sq(xp, U - U0)
     hist = {}
     if nu_sq is not None:
         hist["nu_sq"] = float(nu_sq)
         hist["dist_within_nu"] = dist <= float(nu_sq) * (1 + IN_BALL_RTOL)
-    R = rnn.loss(w, U, c, X, Y, activation, loss)
+    R = _risk(c, X, Y, settings).value(w, U)
     return Comparator(w, U, "transport", inside, rad, dist, R, history=hist,
                       seconds=time.perf_counter() - t0)
+
+
+def _risk(c, X, Y, settings: ComparatorSettings) -> rnn.Risk:
+    return rnn.Risk(c, X, Y, settings.activation, settings.loss, settings.threads)
 
 
 def loss_weights(xp, n: int, T: int, loss: str, like):
