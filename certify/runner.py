@@ -388,8 +388,7 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     if tinfo.transport_map is not None:
         comp = transport_comparator(w0, U0, c, tinfo.transport_map(w0, U0), X, Y, cset)
     else:
-        comp = linearized_comparator(w0, U0, c, X, Y, rho_w, rho_u, ac.activation,
-                                     case.train.loss)
+        comp = linearized_comparator(w0, U0, c, X, Y, cset)
     timings["comparator"] = time.perf_counter() - t0
     if case.train.algorithm == "pgd" and not comp.in_ball:
         reasons.append(f"comparator outside Ω_ρ (radius {comp.radius}) with projected GD")

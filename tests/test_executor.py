@@ -189,8 +189,9 @@ def test_linearized_comparator_solves_the_convex_problem(loss):
     ini = symmetric_init(24, 3, 0.3, 2)
     rng, X = data(2, 6, 4, 3)
     Y = rng.standard_normal((6, 4))
-    res = comparator.linearized_comparator(ini.w0, ini.U0, ini.c, X, Y, 1.0, 1.0, loss=loss,
-                                           max_iter=3000, tol=1e-10)
+    res = comparator.linearized_comparator(
+        ini.w0, ini.U0, ini.c, X, Y, comparator.ComparatorSettings(rho_w=1.0, rho_u=1.0, loss=loss),
+        comparator.SolverSettings(max_iter=3000, tol=1e-10))
     R0 = rnn.loss(ini.w0, ini.U0, ini.c, X, Y, loss=loss)
     assert res.in_ball
     assert res.objective < R0
@@ -368,8 +369,9 @@ def test_drift_holds_at_case_size_with_linearized_comparator(alpha_m):
     alpha0 = 0.3
     rho_w, rho_u = (alpha_m - alpha0) * math.sqrt(m), 1.0
     ini = symmetric_init(m, d, alpha0, 11)
-    cmp = comparator.linearized_comparator(ini.w0, ini.U0, ini.c, X, Y, rho_w, rho_u,
-                                           max_iter=500)
+    cmp = comparator.linearized_comparator(
+        ini.w0, ini.U0, ini.c, X, Y, comparator.ComparatorSettings(rho_w=rho_w, rho_u=rho_u),
+        comparator.SolverSettings(max_iter=500))
     assert cmp.in_ball
     L, B = constants(alpha_m, T)
     res = run_train(ini, X, Y, eta=0.2, iterations=300, rho_w=rho_w,

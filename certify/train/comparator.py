@@ -35,8 +35,8 @@ import array_api_compat
 
 from . import projection, rnn
 
-__all__ = ["Comparator", "ComparatorSettings", "transport_comparator", "linearized_comparator",
-           "loss_weights"]
+__all__ = ["Comparator", "ComparatorSettings", "SolverSettings", "transport_comparator",
+           "linearized_comparator", "loss_weights"]
 
 #: relative slack for "Θ̄ ∈ Ω_ρ" (rounding in θ0 + c v/√m and in the norms)
 IN_BALL_RTOL = 1e-12
@@ -53,6 +53,18 @@ class ComparatorSettings:
     activation: object = "tanh"
     loss: str = "all-steps"
     threads: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolverSettings:
+    """FISTA for :func:`linearized_comparator`: at most ``max_iter`` iterations, stop at a
+    Frank–Wolfe gap ``≤ tol·max(ℓ(Θ̄), tiny)``; ``power_iters`` steps of power iteration
+    (random start drawn with ``seed``) for the first step constant."""
+
+    max_iter: int = 2000
+    tol: float = 1e-9
+    power_iters: int = 50
+    seed: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,35 +148,109 @@ def _fw_gap(xp, gw, gU, dw, dU, rw, ru) -> float:
     return inner + rw * float(xp.sum(xp.abs(gw))) + ru * float(xp.sum(projection.row_norms(gU)))
 
 
-def linearized_comparator(w0, U0, c, X, Y, rho_w, rho_u, activation="tanh", loss="all-steps",
-                          *, max_iter: int = 2000, tol: float = 1e-9, power_iters: int = 50,
-                          seed: int = 0, threads=None) -> Comparator:
+def linearized_comparator(w0, U0, c, X, Y, settings: ComparatorSettings,
+                          solver: SolverSettings | None = None) -> Comparator:
     """The best comparator of the linearized model in Ω_ρ (convex; FISTA). See module doc.
 
     Stops when the Frank–Wolfe gap is ``≤ tol·max(ℓ(Θ̄), tiny)`` or after
-    ``max_iter`` iterations (``converged`` says which).
+    ``max_iter`` iterations (``converged`` says which; ``solver``, None:
+    :class:`SolverSettings` ()).
     """
     t_start = time.perf_counter()
-    rnn._check_loss(loss)
-    xp = array_api_compat.array_namespace(w0, U0, c, X, Y)
-    m, d = U0.shape
-    n, T = Y.shape
-    s = math.sqrt(m)
-    rw, ru = float(rho_w) / s, float(rho_u) / s
-    lin = rnn.linearize(w0, U0, c, X, activation, threads=threads)
-    omega = loss_weights(xp, n, T, loss, w0)
-    b = lin.f0 - Y  # residual of the linear model at Δ = 0
+    solver = SolverSettings() if solver is None else solver
+    rnn._check_loss(settings.loss)
+    q = _LeastSquares.at(w0, U0, c, X, Y, settings)
+    L_power = _top_eigenvalue(q, solver.power_iters, solver.seed)
+    st = _fista(q, max(L_power, 1e-300) * 1.01, solver)
+    gap, pg = _optimality(q, st)
+    converged = st.converged or gap <= solver.tol * max(st.fx, 1e-300)
+    w, U = w0 + st.xw, U0 + st.xU
+    rho_w, rho_u = settings.rho_w, settings.rho_u
+    # Θ̄ = Θ0 + Δ with Δ inside the centered ball: recheck after the addition
+    if not projection.contains(w, U, w0, U0, rho_w, rho_u):
+        w, U = projection.project(w, U, w0, U0, rho_w, rho_u)
+    R = _risk(c, X, Y, settings).value(w, U)
+    xp = q.xp
+    return Comparator(
+        w, U, "linearized", projection.contains(w, U, w0, U0, rho_w, rho_u, rtol=IN_BALL_RTOL),
+        projection.radius(w, U, w0, U0), _sq(xp, w - w0) + _sq(xp, U - U0), R,
+        objective=st.fx, gap=gap, pg_norm=pg, L_lin=st.L, L_power=L_power,
+        iterations=st.it, converged=converged,
+        history={"objective": st.hist_obj, "gap": st.hist_gap},
+        seconds=time.perf_counter() - t_start)
 
-    def grad(Jd):  # ∇ℓ at Δ with J Δ = Jd
-        return lin.vjp(omega * (b + Jd))
 
-    def obj(Jd) -> float:
-        r = b + Jd
-        return 0.5 * float(xp.sum(omega * r * r))
+@dataclass(frozen=True, eq=False)
+class _LeastSquares:
+    """The linearized problem in Δ = Θ − Θ0: ``ℓ = ½ Σ ω (b + J Δ)²`` with ``b`` the
+    residual of the linear model at Δ = 0, over the centered Ω_ρ (per-neuron radii
+    ``rw``, ``ru`` = ρ/√m).  Functions of Δ take ``Jd`` = J Δ."""
 
-    # power iteration for λ_max(Jᵀ diag(ω) J)
+    xp: object
+    lin: rnn.Linearization
+    omega: object
+    b: object
+    w0: object
+    U0: object
+    rho_w: float
+    rho_u: float
+    rw: float
+    ru: float
+
+    @classmethod
+    def at(cls, w0, U0, c, X, Y, settings: ComparatorSettings) -> _LeastSquares:
+        """The problem linearized at Θ0 = (w0, U0)."""
+        xp = array_api_compat.array_namespace(w0, U0, c, X, Y)
+        m = U0.shape[0]
+        n, T = Y.shape
+        s = math.sqrt(m)
+        lin = rnn.linearize(w0, U0, c, X, settings.activation, threads=settings.threads)
+        omega = loss_weights(xp, n, T, settings.loss, w0)
+        return cls(xp, lin, omega, lin.f0 - Y, w0, U0, settings.rho_w, settings.rho_u,
+                   float(settings.rho_w) / s, float(settings.rho_u) / s)
+
+    def grad(self, Jd):
+        """∇ℓ at Δ with J Δ = Jd."""
+        return self.lin.vjp(self.omega * (self.b + Jd))
+
+    def obj(self, Jd) -> float:
+        r = self.b + Jd
+        return 0.5 * float(self.xp.sum(self.omega * r * r))
+
+    def proj(self, dw, dU):
+        """Projection of Δ onto the centered Ω (via the same routine)."""
+        xp = self.xp
+        return projection.project(dw, dU, xp.zeros_like(dw), xp.zeros_like(dU), self.rho_w,
+                                  self.rho_u)
+
+    def gap(self, gw, gU, dw, dU) -> float:
+        """The Frank–Wolfe gap at Δ = (dw, dU) with gradient (gw, gU)."""
+        return _fw_gap(self.xp, gw, gU, dw, dU, self.rw, self.ru)
+
+    def prox_step(self, yw, yU, gw, gU, fy, L):
+        """The projected step from y with gradient (gw, gU) and ℓ(y) = fy: L doubles until
+        the sufficient decrease holds (exact for a quadratic).  Returns the new point,
+        its J Δ, its objective and the L used."""
+        xp = self.xp
+        while True:
+            nw, nU = self.proj(yw - gw / L, yU - gU / L)
+            Jn = self.lin.jvp(nw, nU)
+            dw_, dU_ = nw - yw, nU - yU
+            dsq = _sq(xp, dw_) + _sq(xp, dU_)
+            fn = self.obj(Jn)
+            lin_model = fy + float(xp.sum(gw * dw_) + xp.sum(gU * dU_)) + 0.5 * L * dsq
+            if fn <= lin_model + 1e-12 * abs(lin_model) or dsq == 0.0:
+                return nw, nU, Jn, fn, L
+            L *= 2.0
+
+
+def _top_eigenvalue(q: _LeastSquares, power_iters: int, seed: int) -> float:
+    """Power iteration for λ_max(Jᵀ diag(ω) J): the last Rayleigh quotient (a lower
+    bound of λ_max), from a random start drawn with ``seed``."""
     import numpy as _np
 
+    xp, lin, omega, w0, U0 = q.xp, q.lin, q.omega, q.w0, q.U0
+    m, d = U0.shape
     rng = _np.random.default_rng(seed)
     dev = array_api_compat.device(w0)
     vw = xp.asarray(rng.standard_normal(m), dtype=w0.dtype, device=dev)
@@ -178,35 +264,39 @@ def linearized_comparator(w0, U0, c, X, Y, rho_w, rho_u, activation="tanh", loss
         Jv = lin.jvp(vw, vU)
         lam = float(xp.sum(omega * Jv * Jv))  # Rayleigh quotient (a lower bound of λ_max)
         vw, vU = lin.vjp(omega * Jv)
-    L_power = lam
-    L = max(lam, 1e-300) * 1.01
+    return lam
 
-    def proj(dw, dU):  # projection of Δ onto the centered Ω (via the same routine)
-        return projection.project(dw, dU, xp.zeros_like(dw), xp.zeros_like(dU), rho_w, rho_u)
 
-    # FISTA on Δ = Θ − Θ0
-    zw, zU = xp.zeros_like(w0), xp.zeros_like(U0)
-    xw, xU, Jx = zw, zU, xp.zeros_like(b)
+@dataclass(frozen=True, eq=False)
+class _FistaState:
+    """Where FISTA stopped: Δ = (xw, xU), J Δ, ℓ(Δ), the step constant L, the last
+    iteration, whether the gap test passed, and the gap/objective every 10 iterations."""
+
+    xw: object
+    xU: object
+    Jx: object
+    fx: float
+    L: float
+    it: int
+    converged: bool
+    hist_obj: list
+    hist_gap: list
+
+
+def _fista(q: _LeastSquares, L: float, solver: SolverSettings) -> _FistaState:
+    """FISTA on Δ = Θ − Θ0 from Δ = 0 with step 1/L (L doubles on failed sufficient
+    decrease) and adaptive restart; the gap is tested every 10 iterations."""
+    xp = q.xp
+    xw, xU, Jx = xp.zeros_like(q.w0), xp.zeros_like(q.U0), xp.zeros_like(q.b)
     yw, yU, Jy = xw, xU, Jx
-    fx = obj(Jx)
+    fx = q.obj(Jx)
     tk = 1.0
     hist_obj, hist_gap = [], []
     converged = False
     it = 0
-    gap = pg = math.inf
-    for it in range(1, max_iter + 1):
-        gw, gU = grad(Jy)
-        fy = obj(Jy)
-        while True:  # sufficient decrease (exact for a quadratic); L doubles on failure
-            nw, nU = proj(yw - gw / L, yU - gU / L)
-            Jn = lin.jvp(nw, nU)
-            dw_, dU_ = nw - yw, nU - yU
-            dsq = _sq(xp, dw_) + _sq(xp, dU_)
-            fn = obj(Jn)
-            lin_model = fy + float(xp.sum(gw * dw_) + xp.sum(gU * dU_)) + 0.5 * L * dsq
-            if fn <= lin_model + 1e-12 * abs(lin_model) or dsq == 0.0:
-                break
-            L *= 2.0
+    for it in range(1, solver.max_iter + 1):
+        gw, gU = q.grad(Jy)
+        nw, nU, Jn, fn, L = q.prox_step(yw, yU, gw, gU, q.obj(Jy), L)
         if fn > fx:  # adaptive restart: drop momentum, restart from x
             tk = 1.0
             yw, yU, Jy = xw, xU, Jx
@@ -216,27 +306,21 @@ def linearized_comparator(w0, U0, c, X, Y, rho_w, rho_u, activation="tanh", loss
         yw, yU = nw + mom * (nw - xw), nU + mom * (nU - xU)
         Jy = Jn + mom * (Jn - Jx)
         xw, xU, Jx, fx, tk = nw, nU, Jn, fn, t_next
-        if it % 10 == 0 or it == max_iter:
-            gxw, gxU = grad(Jx)
-            gap = _fw_gap(xp, gxw, gxU, xw, xU, rw, ru)
+        if it % 10 == 0 or it == solver.max_iter:
+            gap = q.gap(*q.grad(Jx), xw, xU)
             hist_obj.append(fx)
             hist_gap.append(gap)
-            if gap <= tol * max(fx, 1e-300):
+            if gap <= solver.tol * max(fx, 1e-300):
                 converged = True
                 break
-    gxw, gxU = grad(Jx)
-    gap = _fw_gap(xp, gxw, gxU, xw, xU, rw, ru)
-    pw, pU = proj(xw - gxw / L, xU - gxU / L)
-    pg = L * math.sqrt(_sq(xp, xw - pw) + _sq(xp, xU - pU))
-    converged = converged or gap <= tol * max(fx, 1e-300)
-    w, U = w0 + xw, U0 + xU
-    # Θ̄ = Θ0 + Δ with Δ inside the centered ball: recheck after the addition
-    if not projection.contains(w, U, w0, U0, rho_w, rho_u):
-        w, U = projection.project(w, U, w0, U0, rho_w, rho_u)
-    R = rnn.loss(w, U, c, X, Y, activation, loss, threads=threads)
-    return Comparator(
-        w, U, "linearized", projection.contains(w, U, w0, U0, rho_w, rho_u, rtol=IN_BALL_RTOL),
-        projection.radius(w, U, w0, U0), _sq(xp, w - w0) + _sq(xp, U - U0), R,
-        objective=fx, gap=gap, pg_norm=pg, L_lin=L, L_power=L_power, iterations=it,
-        converged=converged, history={"objective": hist_obj, "gap": hist_gap},
-        seconds=time.perf_counter() - t_start)
+    return _FistaState(xw, xU, Jx, fx, L, it, converged, hist_obj, hist_gap)
+
+
+def _optimality(q: _LeastSquares, st: _FistaState) -> tuple[float, float]:
+    """The Frank–Wolfe gap and the projected-gradient norm ``‖L (Δ − Π(Δ − ∇ℓ/L))‖``
+    where FISTA stopped."""
+    xp = q.xp
+    gxw, gxU = q.grad(st.Jx)
+    gap = q.gap(gxw, gxU, st.xw, st.xU)
+    pw, pU = q.proj(st.xw - gxw / st.L, st.xU - gxU / st.L)
+    return gap, st.L * math.sqrt(_sq(xp, st.xw - pw) + _sq(xp, st.xU - pU))
