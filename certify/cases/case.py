@@ -473,16 +473,35 @@ def parse_case(path, doc: dict) -> dict:
     """Validate a parsed TOML document; returns the spec objects (no building).
 
     Keys: name, model, init_spec, ball, data_spec, target_spec, train, certify, meta.
+    Each table is read by its own parser, in the order of the schema (so the first
+    mistake in that order is the one reported), then the checks across tables.
     """
     where = str(path)
     T = _tables(where, doc)
-    name = doc["name"]
+    name = _name(where, doc["name"])
+    model = _model(T["model"])
+    init_spec = _init(T["init"])
+    ball = _ball(T["ball"])
+    data_spec = _data(T["data"])
+    target_spec = _target(T["target"], data_spec)
+    train = _train(T["train"])
+    _comparator_in_ball(T["target"], train, target_spec, ball)
+    certify = _certify(T["certify"])
+    meta = _meta(T["meta"])
+    return dict(name=name, model=model, init_spec=init_spec, ball=ball, data_spec=data_spec,
+                target_spec=target_spec, train=train, certify=certify, meta=meta)
+
+
+def _name(where: str, name: str) -> str:
+    """``name`` (already checked to be a string): it names the output files."""
     if not _NAME.fullmatch(name):
         raise UserError(f"{where}: name: must be letters, digits, '.', '_' or '-' (it names "
                         f"the output files), got {name!r}")
+    return name
 
-    # [model]
-    t = T["model"]
+
+def _model(t: _Table) -> ModelSpec:
+    """``[model]``: a certifiable activation and an even width."""
     act_text = t.str("activation")
     width = t.int("width")
     if width <= 0:
@@ -498,123 +517,166 @@ def parse_case(path, doc: dict) -> dict:
     except symbolic.ActivationError as exc:
         raise t.error("activation", str(exc)) from None
     t.finish()
-    model = ModelSpec(activation=act.name, width=width, source=act.source, act=act)
+    return ModelSpec(activation=act.name, width=width, source=act.source, act=act)
 
-    # [init]
-    t = T["init"]
+
+def _init(t: _Table) -> InitSpec:
+    """``[init]``: seed and α₀."""
     init_spec = InitSpec(seed=t.int("seed", min=0), alpha0=t.decimal("alpha0", min=0))
     t.finish()
+    return init_spec
 
-    # [ball]
-    t = T["ball"]
+
+def _ball(t: _Table) -> BallSpec:
+    """``[ball]``: the radii ρ_w, ρ_u."""
     ball = BallSpec(rho_w=t.decimal("rho_w", min=0), rho_u=t.decimal("rho_u", min=0))
     t.finish()
+    return ball
 
-    # [data]
-    t = T["data"]
+
+def _data(t: _Table) -> DataSpec:
+    """``[data]``: the keys of its kind of source (a relative path is resolved against
+    the case file's folder)."""
     kind = t.str("kind", choices=SOURCES)
-    base = Path(where).resolve().parent
+    base = Path(t.where).resolve().parent
     if kind in ("sphere", "gaussian-clipped"):
         data_spec = DataSpec(kind=kind, n=t.int("n", min=1), steps=t.int("steps", min=1),
                              dim=t.int("dim", min=1), seed=t.int("seed", min=0))
     elif kind == "file":
-        p = t.str("path")
-        if not p.strip():
-            raise t.error("path", "must not be empty")
-        rp = Path(p) if Path(p).is_absolute() else base / p
-        data_spec = DataSpec(kind=kind, path=p, resolved_path=rp,
-                             n=t.int("n", required=False, min=1),
-                             steps=t.int("steps", required=False, min=1),
-                             dim=t.int("dim", required=False, min=1))
+        data_spec = _data_file(t, base)
     elif kind == "statsmodels":
         steps = t.int("steps", min=1)
         data_spec = DataSpec(kind=kind, series=t.str("series", choices=SERIES),
                              n=t.int("n", min=1), steps=steps, dim=t.int("dim", min=1),
                              stride=t.int("stride", required=False, default=steps, min=1))
-    else:  # ode
-        system = t.str("system", choices=tuple(SYSTEMS))
-        mu = None
-        if system == "van-der-pol":
-            mu = t.float("mu", required=False, default=1.0, min=0)
-        data_spec = DataSpec(kind=kind, system=system, n=t.int("n", min=1),
-                             steps=t.int("steps", min=1), dim=t.int("dim", min=1),
-                             seed=t.int("seed", min=0), mu=mu,
-                             noise=t.float("noise", required=False, default=0.0, min=0),
-                             dt=t.float("dt", required=False, min=0, min_open=True),
-                             burn_in=t.float("burn_in", required=False, min=0))
-        if data_spec.dim != SYSTEMS[system]:
-            raise t.error("dim", f"system {system!r} has a {SYSTEMS[system]}-dimensional "
-                          f"state, so dim must be {SYSTEMS[system]}, got {data_spec.dim}")
+    else:
+        data_spec = _data_ode(t)
     t.finish(f"for data kind {kind!r}" + (f" with system {data_spec.system!r}"
                                           if kind == "ode" else ""))
+    return data_spec
 
-    # [target]
-    t = T["target"]
+
+def _data_file(t: _Table, base: Path) -> DataSpec:
+    """``[data]`` of kind ``file``: the path, and optional shapes checked against the file."""
+    p = t.str("path")
+    if not p.strip():
+        raise t.error("path", "must not be empty")
+    rp = Path(p) if Path(p).is_absolute() else base / p
+    return DataSpec(kind="file", path=p, resolved_path=rp,
+                    n=t.int("n", required=False, min=1),
+                    steps=t.int("steps", required=False, min=1),
+                    dim=t.int("dim", required=False, min=1))
+
+
+def _data_ode(t: _Table) -> DataSpec:
+    """``[data]`` of kind ``ode``: the system (``mu`` for Van der Pol only), whose state
+    dimension ``dim`` must be."""
+    system = t.str("system", choices=tuple(SYSTEMS))
+    mu = None
+    if system == "van-der-pol":
+        mu = t.float("mu", required=False, default=1.0, min=0)
+    data_spec = DataSpec(kind="ode", system=system, n=t.int("n", min=1),
+                         steps=t.int("steps", min=1), dim=t.int("dim", min=1),
+                         seed=t.int("seed", min=0), mu=mu,
+                         noise=t.float("noise", required=False, default=0.0, min=0),
+                         dt=t.float("dt", required=False, min=0, min_open=True),
+                         burn_in=t.float("burn_in", required=False, min=0))
+    if data_spec.dim != SYSTEMS[system]:
+        raise t.error("dim", f"system {system!r} has a {SYSTEMS[system]}-dimensional "
+                      f"state, so dim must be {SYSTEMS[system]}, got {data_spec.dim}")
+    return data_spec
+
+
+def _target(t: _Table, data_spec: DataSpec) -> TargetSpec:
+    """``[target]``: the keys of its kind (multi-index lags and the kinds that take Y
+    from the data source are checked against ``[data]``)."""
     tkind = t.str("kind", choices=TARGET_KINDS)
-    links = tuple(LINKS)
     if tkind == "transport":
         target_spec = TargetSpec(kind=tkind, nu_w=t.decimal("nu_w", min=0),
                                  nu_u=t.decimal("nu_u", min=0),
                                  mc_draws=t.int("mc_draws", min=2), seed=t.int("seed", min=0))
     elif tkind == "additive":
-        target_spec = TargetSpec(kind=tkind, seed=t.int("seed", min=0),
-                                 link=t.str("link", required=False, default="tanh",
-                                            choices=links),
+        target_spec = TargetSpec(kind=tkind, seed=t.int("seed", min=0), link=_link(t),
                                  decay=t.float("decay", required=False, default=0.5, min=0,
                                                max=1),
-                                 amplitude=t.float("amplitude", required=False, default=1.0,
-                                                   min=0, min_open=True))
+                                 amplitude=_amplitude(t))
     elif tkind == "multi-index":
-        lags = t.int_list("lags")
-        if len(set(lags)) != len(lags):
-            raise t.error("lags", f"must be distinct, got {list(lags)}")
-        steps = data_spec.steps
-        for lag in lags:
-            if lag < 0 or (steps is not None and lag >= steps):
-                bound = f"[0, {steps})" if steps is not None else "≥ 0"
-                raise t.error("lags", f"each lag must be in {bound}, got {lag}")
+        lags = _lags(t, data_spec.steps)
         target_spec = TargetSpec(kind=tkind, seed=t.int("seed", min=0), lags=lags,
-                                 link=t.str("link", required=False, default="tanh",
-                                            choices=links),
-                                 amplitude=t.float("amplitude", required=False, default=1.0,
-                                                   min=0, min_open=True))
+                                 link=_link(t), amplitude=_amplitude(t))
     elif tkind == "linear-system":
         target_spec = TargetSpec(kind=tkind, seed=t.int("seed", min=0),
                                  rho_A=t.float("rho_A", min=0, max=1, max_open=True),
                                  state_dim=t.int("state_dim", required=False, default=4, min=1),
-                                 amplitude=t.float("amplitude", required=False, default=1.0,
-                                                   min=0, min_open=True))
+                                 amplitude=_amplitude(t))
     else:  # file, data
         target_spec = TargetSpec(kind=tkind)
-        if tkind == "file" and data_spec.kind != "file":
-            raise t.error("kind", f"'file' needs [data].kind = \"file\" (an .npz with Y), "
-                          f"got data kind {data_spec.kind!r}")
-        if tkind == "data" and data_spec.kind not in SOURCES_WITH_TARGETS:
-            raise t.error("kind", f"'data' needs a data source that defines targets "
-                          f"({', '.join(SOURCES_WITH_TARGETS)}), got data kind "
-                          f"{data_spec.kind!r}")
+        _target_from_source(t, tkind, data_spec.kind)
     t.finish(f"for target kind {tkind!r}")
+    return target_spec
 
-    # [train]
-    t = T["train"]
+
+def _link(t: _Table) -> str:
+    """``[target].link`` (additive, multi-index)."""
+    return t.str("link", required=False, default="tanh", choices=tuple(LINKS))
+
+
+def _amplitude(t: _Table) -> float:
+    """``[target].amplitude`` (additive, multi-index, linear-system)."""
+    return t.float("amplitude", required=False, default=1.0, min=0, min_open=True)
+
+
+def _lags(t: _Table, steps: int | None) -> tuple[int, ...]:
+    """``[target].lags``: distinct, each in [0, steps) (≥ 0 when steps comes from a file
+    and is checked at build time)."""
+    lags = t.int_list("lags")
+    if len(set(lags)) != len(lags):
+        raise t.error("lags", f"must be distinct, got {list(lags)}")
+    for lag in lags:
+        if lag < 0 or (steps is not None and lag >= steps):
+            bound = f"[0, {steps})" if steps is not None else "≥ 0"
+            raise t.error("lags", f"each lag must be in {bound}, got {lag}")
+    return lags
+
+
+def _target_from_source(t: _Table, tkind: str, data_kind: str) -> None:
+    """Target kinds ``file`` and ``data`` need a data source that has Y."""
+    if tkind == "file" and data_kind != "file":
+        raise t.error("kind", f"'file' needs [data].kind = \"file\" (an .npz with Y), "
+                      f"got data kind {data_kind!r}")
+    if tkind == "data" and data_kind not in SOURCES_WITH_TARGETS:
+        raise t.error("kind", f"'data' needs a data source that defines targets "
+                      f"({', '.join(SOURCES_WITH_TARGETS)}), got data kind "
+                      f"{data_kind!r}")
+
+
+def _train(t: _Table) -> TrainSpec:
+    """``[train]``: algorithm, step size, iterations and loss."""
     train = TrainSpec(algorithm=t.str("algorithm", choices=("pgd", "gd")),
                       eta=t.decimal("eta", min=0, min_open=True),
                       iterations=t.int("iterations", min=1),
                       loss=t.str("loss", required=False, default="all-steps",
                                  choices=("all-steps", "final-step")))
     t.finish()
+    return train
 
-    # cross-table: projected GD needs the comparator inside the ball
-    if train.algorithm == "pgd" and tkind == "transport":
-        for nu, rho in (("nu_w", "rho_w"), ("nu_u", "rho_u")):
-            a, b = getattr(target_spec, nu), getattr(ball, rho)
-            if a.exact > b.exact:
-                raise T["target"].error(nu, f"{a} exceeds [ball].{rho} = {b}: with projected "
-                                        f"GD the comparator must lie in the ball "
-                                        f"(need {nu} ≤ {rho})")
 
-    # [certify] (optional)
-    t = T["certify"]
+def _comparator_in_ball(t: _Table, train: TrainSpec, target_spec: TargetSpec,
+                        ball: BallSpec) -> None:
+    """Across tables: projected GD needs the transport comparator inside the ball
+    (``nu_w ≤ rho_w``, ``nu_u ≤ rho_u``; ``t`` is ``[target]``)."""
+    if train.algorithm != "pgd" or target_spec.kind != "transport":
+        return
+    for nu, rho in (("nu_w", "rho_w"), ("nu_u", "rho_u")):
+        a, b = getattr(target_spec, nu), getattr(ball, rho)
+        if a.exact > b.exact:
+            raise t.error(nu, f"{a} exceeds [ball].{rho} = {b}: with projected "
+                          f"GD the comparator must lie in the ball "
+                          f"(need {nu} ≤ {rho})")
+
+
+def _certify(t: _Table) -> CertifySpec:
+    """``[certify]`` (optional): every key has a default."""
     certify = CertifySpec(
         delta=t.decimal("delta", required=False, default="0.05", min=0, max=1,
                         min_open=True, max_open=True),
@@ -626,15 +688,14 @@ def parse_case(path, doc: dict) -> dict:
         engine=_engine(t),
     )
     t.finish()
+    return certify
 
-    # [meta] (optional, free-form)
-    t = T["meta"]
+
+def _meta(t: _Table) -> dict:
+    """``[meta]`` (optional, free-form): only ``description`` must be a string."""
     if "description" in t.d:
         t.str("description")
-    meta = dict(t.d)
-
-    return dict(name=name, model=model, init_spec=init_spec, ball=ball, data_spec=data_spec,
-                target_spec=target_spec, train=train, certify=certify, meta=meta)
+    return dict(t.d)
 
 
 def _engine(t: _Table) -> str:
