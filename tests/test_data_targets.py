@@ -108,15 +108,15 @@ def test_statsmodels_series(series, size):
 @needs_scipy
 @pytest.mark.parametrize("system, d", [("van-der-pol", 2), ("lorenz", 3)])
 def test_ode(system, d):
-    X, Y = D.ode(system, 6, 8, d, seed=5, noise=0.01)
+    X, Y = D.ode(system, 6, 8, d, seed=5, settings=D.OdeSettings(noise=0.01))
     assert X.shape == (6, 8, d) and Y.shape == (6, 8)
     assert_in_unit_ball(X)
     assert np.abs(Y).max() <= 1 and np.isclose(np.abs(Y).max(), 1.0)
     assert np.isclose(np.linalg.norm(X, axis=-1).max(), 1.0)
-    X2, Y2 = D.ode(system, 6, 8, d, seed=5, noise=0.01)
+    X2, Y2 = D.ode(system, 6, 8, d, seed=5, settings=D.OdeSettings(noise=0.01))
     assert np.array_equal(X, X2) and np.array_equal(Y, Y2)
     # without noise the target is the next input's first coordinate, up to scale
-    Xc, Yc = D.ode(system, 6, 8, d, seed=5, noise=0.0)
+    Xc, Yc = D.ode(system, 6, 8, d, seed=5, settings=D.OdeSettings(noise=0.0))
     ratio = Yc[:, :-1] / Xc[:, 1:, 0]
     assert np.allclose(ratio, ratio.flat[0], rtol=1e-9)
     with pytest.raises(FieldError, match="dim"):

@@ -68,6 +68,7 @@ __all__ = [
     "load_npz",
     "statsmodels_series",
     "ode",
+    "OdeSettings",
     "into_unit_ball",
     "norm_violations",
 ]
@@ -301,10 +302,21 @@ def _lorenz(sigma=10.0, r=28.0, b=8.0 / 3.0):
     return f
 
 
-def ode(system: str, n: int, T: int, d: int, seed: int, *, mu: float = 1.0,
-        noise: float = 0.0, dt: float | None = None, burn_in: float | None = None
-        ) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class OdeSettings:
+    """The optional settings of an ``ode`` source: ``[data].mu`` (Van der Pol only),
+    ``noise``, ``dt`` and ``burn_in`` (None: the system's default, ``ODE_DEFAULTS``)."""
+
+    mu: float | None = 1.0
+    noise: float = 0.0
+    dt: float | None = None
+    burn_in: float | None = None
+
+
+def ode(system: str, n: int, T: int, d: int, seed: int,
+        settings: OdeSettings = OdeSettings()) -> tuple[np.ndarray, np.ndarray]:
     """Noisy observations of Van der Pol or Lorenz (see the module docstring)."""
+    mu, noise, dt, burn_in = settings.mu, settings.noise, settings.dt, settings.burn_in
     if system not in SYSTEMS:
         raise FieldError("data", "system", f"unknown system {system!r} "
                          f"(expected one of: {', '.join(SYSTEMS)})")
@@ -366,7 +378,7 @@ def build_source(spec, base_dir: Path | None = None, *, need_y: bool = False
     if kind == "statsmodels":
         return statsmodels_series(spec.series, spec.n, spec.steps, spec.dim, spec.stride)
     if kind == "ode":
-        return ode(spec.system, spec.n, spec.steps, spec.dim, spec.seed, mu=spec.mu,
-                   noise=spec.noise, dt=spec.dt, burn_in=spec.burn_in)
+        settings = OdeSettings(mu=spec.mu, noise=spec.noise, dt=spec.dt, burn_in=spec.burn_in)
+        return ode(spec.system, spec.n, spec.steps, spec.dim, spec.seed, settings)
     raise FieldError("data", "kind", f"unknown data kind {kind!r} "
                      f"(expected one of: {', '.join(SOURCES)})")
