@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -294,135 +296,164 @@ def _audit_record(res, case) -> list[str]:
     return out
 
 
-def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
-        engine: str | None = None) -> Certificate:
-    """Certify one loaded case; returns the certificate (nothing is written).
+@dataclass
+class _Findings:
+    """What the checks found so far: ``failed`` makes the verdict ``fail``; ``unknown``
+    (a bound not established, an iterate not checked) makes it ``unknown``."""
 
-    ``engine``: the trusted interval engine of the data-specific bounds
-    ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
-    """
-    from .train import executor as ex_mod
+    failed: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def verdict(self) -> str:
+        return "fail" if self.failed else ("unknown" if self.unknown else "pass")
+
+    def reasons(self) -> list[str]:
+        return self.failed + (self.unknown if self.verdict() == "unknown" else [])
+
+
+class _Clock:
+    """Names the stage on the progress display and records its wall time."""
+
+    def __init__(self, progress):
+        self.progress, self.timings = progress, {}
+
+    @contextmanager
+    def __call__(self, stage: str, key: str):
+        if self.progress is not None:
+            self.progress.set_stage(stage)
+        t0 = time.perf_counter()
+        yield
+        self.timings[key] = time.perf_counter() - t0
+
+
+@dataclass(frozen=True)
+class _ClosedForm:
+    """The closed-form constants of the case's ball: enclosures, and floats rounded up."""
+
+    a_m: object  # interval α_m
+    cf: dict  # closed_form_constants(...): "q", "L", "beta" as intervals
+    L: list[float]
+    beta: list[float]
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in self.L + self.beta)
+
+
+@dataclass(frozen=True)
+class _DataSpecific:
+    """The data-specific constants as the certificate shows them, and the drift constants
+    they tighten (the smaller of closed form and certified, where finite)."""
+
+    dc: object  # bounds.data_constants.DataConstants
+    certified: dict
+    lower: object
+    L_drift: list[float]
+    beta_drift: list[float]
+
+
+def _closed_form(case, act) -> _ClosedForm:
+    a_m = alpha_m_interval(case.init_spec.alpha0.text, case.ball.rho_w.text, case.width)
+    cf = closed_form_constants(act, a_m, case.data.X.shape[1])
+    return _ClosedForm(a_m, cf, [float_up(x) for x in cf["L"]],
+                       [float_up(x) for x in cf["beta"]])
+
+
+def _certify_data_specific(case, act, a_m, *, jobs, engine, progress):
+    from .bounds.data_constants import Ball, BoundsSettings, certify_data_constants
+
+    c = case.certify
+    return certify_data_constants(
+        act, case.data.X, case.init, Ball(case.width, case.ball.rho_w.text, case.ball.rho_u.text),
+        alpha_m=a_m, T=case.data.X.shape[1],
+        settings=BoundsSettings(rel_tol=c.rel_tol, box_budget=c.box_budget, jobs=jobs,
+                                engine=engine, seed=case.init_spec.seed,
+                                lower_samples=c.lower_samples),
+        progress=(progress.substage if progress is not None else None))
+
+
+def _data_specific(dc, closed: _ClosedForm, X, act, found: _Findings) -> _DataSpecific:
+    """The certificate's view of the data-specific constants, their checks, and the drift
+    constants: certified where finite, else the closed form (and ``unknown``)."""
+    dj = dc.to_json()
+    certified = {k: dj[k] for k in ("engine", "screen_engine", "norm_method", "argmax",
+                                    "boxes", "budget_exhausted", "settings", "notes")}
+    certified = {"L": dj["certified"]["L"], "beta": dj["certified"]["beta"]} | certified
+    failed, not_finite = _split_data_checks(dc.checks())
+    found.failed += failed
+    found.unknown += not_finite
+    L_drift, beta_drift = list(closed.L), list(closed.beta)
+    for t in range(len(L_drift)):
+        cL, cB = float_up(dc.certified_L[t]), float_up(dc.certified_beta[t])
+        if not (math.isfinite(cL) and math.isfinite(cB)):
+            if not any(msg.startswith(f"t={t}: ") for msg in not_finite):
+                found.unknown.append(f"t={t}: data-specific bound not finite")
+            continue
+        L_drift[t] = min(L_drift[t], cL)
+        beta_drift[t] = min(beta_drift[t], cB)
+    found.failed += _lower_points_check(dj["lower"], X, act)
+    certified["timings"] = dj["timings"]
+    return _DataSpecific(dc, certified, dj["lower"], L_drift, beta_drift)
+
+
+def _comparator(case, act):
+    """Θ̄: the transport map's image where the target has one, else the linearized fit."""
     from .train.comparator import ComparatorSettings, linearized_comparator, transport_comparator
 
-    timings: dict[str, float] = {}
-    reasons: list[str] = []
-    unknown: list[str] = []
-    engine = canonical_engine(engine or getattr(case.certify, "engine", None))
-
-    def stage(name):
-        if progress is not None:
-            progress.set_stage(name)
-        return time.perf_counter()
-
-    # ---- activation constants (certified)
-    t0 = stage("activation constants")
-    ac = certify_activation(case.activation)
-    reasons += _activation_grid_check(ac)
-    timings["activation"] = time.perf_counter() - t0
-
-    m = case.width
+    c, w0, U0 = case.init.c, case.init.w0, case.init.U0
     X, Y = case.data.X, case.data.Y
-    n, T, d = X.shape
-    alpha0_text = case.init_spec.alpha0.text
-    rho_w_text, rho_u_text = case.ball.rho_w.text, case.ball.rho_u.text
+    cset = ComparatorSettings(rho_w=float(case.ball.rho_w), rho_u=float(case.ball.rho_u),
+                              activation=act, loss=case.train.loss)
+    tmap = case.target_info.transport_map
+    if tmap is not None:
+        return transport_comparator(w0, U0, c, tmap(w0, U0), X, Y, cset)
+    return linearized_comparator(w0, U0, c, X, Y, cset)
 
-    # ---- closed-form constants of the case's ball (certified)
-    t0 = stage("closed-form constants")
-    a_m = alpha_m_interval(alpha0_text, rho_w_text, m)
-    cf = closed_form_constants(ac.activation, a_m, T)
-    q = cf["q"]
-    closed_L = [float_up(x) for x in cf["L"]]
-    closed_B = [float_up(x) for x in cf["beta"]]
-    timings["closed_form"] = time.perf_counter() - t0
-    if not all(math.isfinite(v) for v in closed_L + closed_B):
-        unknown.append("closed-form constants are not finite")
 
-    # ---- data-specific constants (certified upper, observed lower)
-    certified = lower = ratios = None
-    dc_summary = None
-    beta_drift = list(closed_B)
-    L_drift = list(closed_L)
-    if case.certify.data_specific:
-        from .bounds.data_constants import Ball, BoundsSettings, certify_data_constants
-
-        t0 = stage("data-specific constants")
-        dc = certify_data_constants(
-            ac.activation, X, case.init, Ball(m, rho_w_text, rho_u_text), alpha_m=a_m, T=T,
-            settings=BoundsSettings(
-                rel_tol=case.certify.rel_tol, box_budget=case.certify.box_budget, jobs=jobs,
-                engine=engine, seed=case.init_spec.seed,
-                lower_samples=case.certify.lower_samples),
-            progress=(progress.substage if progress is not None else None))
-        timings["data_constants"] = time.perf_counter() - t0
-        dj = dc.to_json()
-        certified = {"L": dj["certified"]["L"], "beta": dj["certified"]["beta"],
-                     "engine": dj["engine"], "screen_engine": dj["screen_engine"],
-                     "norm_method": dj["norm_method"], "argmax": dj["argmax"],
-                     "boxes": dj["boxes"], "budget_exhausted": dj["budget_exhausted"],
-                     "settings": dj["settings"], "notes": dj["notes"]}
-        lower = dj["lower"]
-        ratios = dj["ratios"]
-        failed, not_finite = _split_data_checks(dc.checks())
-        reasons += failed
-        unknown += not_finite
-        for t in range(T):
-            cL, cB = float_up(dc.certified_L[t]), float_up(dc.certified_beta[t])
-            if not (math.isfinite(cL) and math.isfinite(cB)):
-                if not any(msg.startswith(f"t={t}: ") for msg in not_finite):
-                    unknown.append(f"t={t}: data-specific bound not finite")
-                continue
-            L_drift[t] = min(L_drift[t], cL)
-            beta_drift[t] = min(beta_drift[t], cB)
-        reasons += _lower_points_check(lower, X, ac.activation)
-        dc_summary = dc
-        certified["timings"] = dj["timings"]
-
-    # ---- comparator and executor (observed, checked against certified constants)
-    t0 = stage("comparator")
+def _comparator_loss_bound(case, closed: _ClosedForm) -> float | None:
+    """A-priori bound of R̂(Θ̄) from §5 and §6 (transport targets): linearization
+    β_t ν̄²/(2√m) plus the Hoeffding term, holding with probability ≥ 1−δ."""
     tinfo = case.target_info
-    c = case.init.c
-    w0, U0 = case.init.w0, case.init.U0
+    if not (tinfo.in_class and tinfo.nu_w is not None):
+        return None
+    n, T, _ = case.data.X.shape
+    m = case.width
+    nu2 = float(tinfo.nu_w) ** 2 + float(tinfo.nu_u) ** 2
+    delta = float(case.certify.delta)
+    steps = [T - 1] if case.train.loss == "final-step" else list(range(T))
+    total = 0.0
+    for t in steps:
+        lin = closed.beta[t] * nu2 / (2 * math.sqrt(m))
+        hoeff = _hoeffding_term(math.sqrt(nu2) * closed.L[t], n, T, delta, m)
+        total += 0.5 * (lin + hoeff) ** 2
+    return total / len(steps)
+
+
+def _train(case, act, comp, drift: tuple[list, list], comp_bound, *, backend, progress):
+    """GD / projected GD on the case, checked against the drift constants ``(L, β)``."""
+    from .train import executor as ex_mod
+
+    L_drift, beta_drift = drift
     rho_w, rho_u = float(case.ball.rho_w), float(case.ball.rho_u)
-    cset = ComparatorSettings(rho_w=rho_w, rho_u=rho_u, activation=ac.activation,
-                              loss=case.train.loss)
-    if tinfo.transport_map is not None:
-        comp = transport_comparator(w0, U0, c, tinfo.transport_map(w0, U0), X, Y, cset)
-    else:
-        comp = linearized_comparator(w0, U0, c, X, Y, cset)
-    timings["comparator"] = time.perf_counter() - t0
-    if case.train.algorithm == "pgd" and not comp.in_ball:
-        reasons.append(f"comparator outside Ω_ρ (radius {comp.radius}) with projected GD")
-
-    # a-priori bound of R̂(Θ̄) from §5 and §6 (transport targets): linearization
-    # β_t ν̄²/(2√m) plus the Hoeffding term, holding with probability ≥ 1−δ
-    comp_bound = None
-    if tinfo.in_class and tinfo.nu_w is not None:
-        nu2 = float(tinfo.nu_w) ** 2 + float(tinfo.nu_u) ** 2
-        delta = float(case.certify.delta)
-        steps = [T - 1] if case.train.loss == "final-step" else list(range(T))
-        total = 0.0
-        for t in steps:
-            lin = closed_B[t] * nu2 / (2 * math.sqrt(m))
-            hoeff = _hoeffding_term(math.sqrt(nu2) * closed_L[t], n, T, delta, m)
-            total += 0.5 * (lin + hoeff) ** 2
-        comp_bound = total / len(steps)
-
-    t0 = stage("executor")
-    bfr = _BetaForRadius(ac.activation, alpha0_text, m, T, rho_grid=max(rho_w, 1e-3) / 64)
-    res = ex_mod.train(
-        w0, U0, c, X, Y, comp, settings=ex_mod.TrainSettings(
+    bfr = _BetaForRadius(act, case.init_spec.alpha0.text, case.width, case.data.X.shape[1],
+                         rho_grid=max(rho_w, 1e-3) / 64)
+    return ex_mod.train(
+        case.init.w0, case.init.U0, case.init.c, case.data.X, case.data.Y, comp,
+        settings=ex_mod.TrainSettings(
             eta=float(case.train.eta), iterations=case.train.iterations, rho_w=rho_w,
-            rho_u=rho_u, algorithm=case.train.algorithm, activation=ac.activation,
+            rho_u=rho_u, algorithm=case.train.algorithm, activation=act,
             loss=case.train.loss, backend=backend, fp_factor=case.certify.fp_factor,
             progress=(progress.iteration if progress is not None else None)),
         constants=ex_mod.DriftConstants(
             beta=np.array(beta_drift), L=np.array(L_drift), beta_for_radius=bfr,
             L_for_radius=bfr.L_for_radius, comparator_loss_bound=comp_bound))
-    timings["executor"] = time.perf_counter() - t0
 
+
+def _check_run(res, case, beta_drift, comp_bound, found: _Findings) -> dict:
+    """The executor's checks, and its a-priori block (with the comparator's bound)."""
     failed, not_established = _executor_checks(res, case, beta_drift)
-    reasons += failed
-    unknown += not_established
+    found.failed += failed
+    found.unknown += not_established
     ap = dict(res.apriori)
     if comp_bound is not None:
         ap["comparator_bound"] = comp_bound
@@ -430,42 +461,100 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
             "mean_t ½(β_t ν̄²/(2√m) + ν̄ L_t √(4 log(2nT/δ)/m))²: a bound of R̂(Θ̄) from "
             "THEORY §5–6 that holds with probability ≥ 1−δ over the initialization")
     if ap.get("applicable") and ap.get("holds") is False:
-        reasons.append(f"a-priori bound {ap.get('bound'):.4g} below the observed average loss "
-                       f"{ap.get('observed'):.4g}")
-    observed_finite = all(v is not None for v in float_list(res.loss))
-    if not observed_finite:
-        unknown.append("the executor produced a non-finite loss")
+        found.failed.append(f"a-priori bound {ap.get('bound'):.4g} below the observed average "
+                            f"loss {ap.get('observed'):.4g}")
+    if not all(v is not None for v in float_list(res.loss)):
+        found.unknown.append("the executor produced a non-finite loss")
+    return ap
 
-    verdict = "fail" if reasons else ("unknown" if unknown else "pass")
-    max_ratio = None
-    if dc_summary is not None:
-        ratios = [float_up(dc_summary.certified_L[t]) / closed_L[t] for t in range(T)]
-        ratios += [float_up(dc_summary.certified_beta[t]) / closed_B[t] for t in range(T)
-                   if closed_B[t] > 0]
+
+def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
+        engine: str | None = None) -> Certificate:
+    """Certify one loaded case; returns the certificate (nothing is written).
+
+    ``engine``: the trusted interval engine of the data-specific bounds
+    ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
+    """
+    engine = canonical_engine(engine or getattr(case.certify, "engine", None))
+    found, clock = _Findings(), _Clock(progress)
+    with clock("activation constants", "activation"):  # certified
+        ac = certify_activation(case.activation)
+        found.failed += _activation_grid_check(ac)
+    with clock("closed-form constants", "closed_form"):  # certified, the case's ball
+        closed = _closed_form(case, ac.activation)
+    if not closed.finite:
+        found.unknown.append("closed-form constants are not finite")
+    ds = None
+    if case.certify.data_specific:  # certified upper, observed lower
+        with clock("data-specific constants", "data_constants"):
+            dc = _certify_data_specific(case, ac.activation, closed.a_m, jobs=jobs,
+                                        engine=engine, progress=progress)
+        ds = _data_specific(dc, closed, case.data.X, ac.activation, found)
+    drift = (ds.L_drift, ds.beta_drift) if ds is not None else (closed.L, closed.beta)
+    with clock("comparator", "comparator"):  # observed from here on
+        comp = _comparator(case, ac.activation)
+    if case.train.algorithm == "pgd" and not comp.in_ball:
+        found.failed.append(f"comparator outside Ω_ρ (radius {comp.radius}) with projected GD")
+    comp_bound = _comparator_loss_bound(case, closed)
+    with clock("executor", "executor"):
+        res = _train(case, ac.activation, comp, drift, comp_bound, backend=backend,
+                     progress=progress)
+    ap = _check_run(res, case, drift[1], comp_bound, found)
+    doc = _document(case, _Outcome(ac, closed, ds, drift[1], comp, res, found), backend,
+                    clock.timings)
+    doc["executor"]["apriori"] = _clean(ap | {"curve": _apriori_curve(res, ap)})
+    return Certificate(_clean(doc))
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Everything the certificate reports, stage by stage."""
+
+    ac: object  # the activation's certified constants
+    closed: _ClosedForm
+    ds: _DataSpecific | None
+    beta_drift: list[float]
+    comp: object  # the comparator
+    res: object  # the executor's RunResult
+    found: _Findings
+
+
+def _constants_block(o: _Outcome, T: int) -> dict:
+    cf, q = o.closed.cf, o.closed.cf["q"]
+    ratios = max_ratio = None
+    if o.ds is not None:
+        dc, L, B = o.ds.dc, o.closed.L, o.closed.beta
+        ratios = [float_up(dc.certified_L[t]) / L[t] for t in range(T)]
+        ratios += [float_up(dc.certified_beta[t]) / B[t] for t in range(T) if B[t] > 0]
         max_ratio = finite_or_none(max(ratios))
+    return {
+        "t": list(range(T)),
+        "alpha_m": interval_strings(o.closed.a_m),
+        "q": interval_strings(q),
+        "regime": _regime(q),
+        "closed_form": {"L": [interval_strings(x) for x in cf["L"]],
+                        "beta": [interval_strings(x) for x in cf["beta"]]},
+        "certified": o.ds.certified if o.ds is not None else None,
+        "lower": o.ds.lower if o.ds is not None else None,
+        "ratios": ratios,
+        "drift_beta": [upper_string(iv.mpf(b)) for b in o.beta_drift],
+        "max_certified_over_closed": max_ratio,
+    }
 
-    used_engine = dc_summary.engine if dc_summary is not None else ENGINE
-    doc = {
+
+def _document(case, o: _Outcome, backend: str, timings: dict) -> dict:
+    """The certificate's fields in the order of the schema (INTERFACE.md)."""
+    tinfo, comp = case.target_info, o.comp
+    used_engine = o.ds.dc.engine if o.ds is not None else ENGINE
+    return {
         "schema_version": SCHEMA_VERSION,
         "case": {"name": case.name, "path": str(case.path), "sha256": case.sha256},
         "description": case.description,
-        "environment": environment(backend, res.device, interval_engine_label(used_engine)),
+        "environment": environment(backend, o.res.device, interval_engine_label(used_engine)),
         "seeds": case.seeds,
         "rigor": _rigor(),
-        "activation": ac.to_json(),
-        "constants": {
-            "t": list(range(T)),
-            "alpha_m": interval_strings(a_m),
-            "q": interval_strings(q),
-            "regime": _regime(q),
-            "closed_form": {"L": [interval_strings(x) for x in cf["L"]],
-                            "beta": [interval_strings(x) for x in cf["beta"]]},
-            "certified": certified,
-            "lower": lower,
-            "ratios": ratios if dc_summary is not None else None,
-            "drift_beta": [upper_string(iv.mpf(b)) for b in beta_drift],
-            "max_certified_over_closed": max_ratio,
-        },
+        "activation": o.ac.to_json(),
+        "constants": _constants_block(o, case.data.X.shape[1]),
         "target": {"kind": tinfo.kind, "in_class": tinfo.in_class,
                    "description": tinfo.description,
                    "mc_draws": tinfo.mc_draws,
@@ -473,13 +562,11 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
         "comparator": {k: (finite_or_none(v) if isinstance(v, float) else v)
                        for k, v in comp.summary().items() if k != "radius"}
         | {"radius": [finite_or_none(r) for r in comp.radius]},
-        "executor": _executor_block(res),
-        "verdict": verdict,
-        "reasons": reasons + (unknown if verdict == "unknown" else []),
+        "executor": _executor_block(o.res),
+        "verdict": o.found.verdict(),
+        "reasons": o.found.reasons(),
         "timings": timings,
     }
-    doc["executor"]["apriori"] = _clean(ap | {"curve": _apriori_curve(res, ap)})
-    return Certificate(_clean(doc))
 
 
 def _executor_block(res) -> dict:
