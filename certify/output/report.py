@@ -209,7 +209,10 @@ def _gradient_line(gc) -> list[str]:
 
 def render(cert: dict, plots: dict[str, str]) -> str:
     """The Markdown report of one certificate, whatever its verdict: a missing, null
-    (non-finite) or unreadable value prints as "—"."""
+    (non-finite) or unreadable value prints as "—".
+
+    Sections in order: title and overview, drift inequality, losses (with the loss and
+    slack plots), constants per t, timings and provenance."""
     c = cert["case"]
     ex = cert.get("executor") or {}
     const = cert.get("constants") or {}
@@ -217,12 +220,28 @@ def render(cert: dict, plots: dict[str, str]) -> str:
     drift = ex.get("drift") or {}
     ap = ex.get("apriori") or {}
     env = cert.get("environment") or {}
+    lines = _title(cert, c)
+    lines += _overview(cert, c, act, const, ex, env)
+    lines += _drift_section(ex, drift)
+    lines += _loss_section(ex, ap, plots)
+    lines += _constants_section(const, plots)
+    lines += _footer(cert, env)
+    return "\n".join(lines)
+
+
+def _title(cert: dict, c: dict) -> list[str]:
+    """The case name and verdict, the description and the reasons for the verdict."""
     lines = [f"# {c.get('name')}: **{str(cert.get('verdict')).upper()}**", ""]
     if cert.get("description"):
         lines += [cert["description"], ""]
     if cert.get("reasons"):
         lines += ["Reasons:", ""] + [f"- {r}" for r in cert["reasons"]] + [""]
-    lines += [
+    return lines
+
+
+def _overview(cert: dict, c: dict, act: dict, const: dict, ex: dict, env: dict) -> list[str]:
+    """How to read the report, then the case file, activation, regime and run."""
+    return [
         "How to read this report: numbers marked *certified* are outward-rounded enclosures "
         f"from the trusted interval engine (`{_engine_of(cert)}`); the true value is inside. "
         "Numbers "
@@ -238,6 +257,12 @@ def render(cert: dict, plots: dict[str, str]) -> str:
         f"- algorithm `{ex.get('algorithm')}`, η = {_fmt(ex.get('eta'))}, "
         f"{ex.get('iterations')} iterations, backend `{env.get('backend')}`",
         "",
+    ]
+
+
+def _drift_section(ex: dict, drift: dict) -> list[str]:
+    """The drift inequality over every iterate: slack, allowance, what was checked."""
+    return [
         "## Drift inequality (THEORY §7), every iterate",
         "",
         f"- minimum slack {_fmt(drift.get('min_slack'))} at k = {_fmt(drift.get('argmin'))} "
@@ -248,6 +273,12 @@ def render(cert: dict, plots: dict[str, str]) -> str:
         *_gradient_line(ex.get("gradient_check")),
         f"- exit time from Ω_ρ: {_fmt(ex.get('exit_time'))}",
         "",
+    ]
+
+
+def _loss_section(ex: dict, ap: dict, plots: dict[str, str]) -> list[str]:
+    """The losses and the a-priori bound, then the loss and slack plots."""
+    lines = [
         "## Losses and the a-priori bound",
         "",
         f"- average R̂ over the run: {_fmt(ex.get('avg_loss'))} (observed); final "
@@ -263,10 +294,15 @@ def render(cert: dict, plots: dict[str, str]) -> str:
         lines += ["", f"![loss]({plots['loss']})"]
     if "slack" in plots:
         lines += ["", f"![slack]({plots['slack']})"]
-    lines += ["", "## Constants per t", "",
-              "| t | closed-form L_t (cert.) | data L_t (cert.) | lower L_t (obs.) | "
-              "closed-form β_t (cert.) | data β_t (cert.) | lower β_t (obs.) |",
-              "|---|---|---|---|---|---|---|"]
+    return lines
+
+
+def _constants_section(const: dict, plots: dict[str, str]) -> list[str]:
+    """The table of L_t and β_t per t (closed form, data-specific, lower), then its plot."""
+    lines = ["", "## Constants per t", "",
+             "| t | closed-form L_t (cert.) | data L_t (cert.) | lower L_t (obs.) | "
+             "closed-form β_t (cert.) | data β_t (cert.) | lower β_t (obs.) |",
+             "|---|---|---|---|---|---|---|"]
     t = const.get("t") or []
     cf = const.get("closed_form") or {}
     ce = const.get("certified") or {}
@@ -280,14 +316,19 @@ def render(cert: dict, plots: dict[str, str]) -> str:
                      f"{g(cf, 'beta')} | {g(ce, 'beta')} | {g(lo, 'beta')} |")
     if "constants" in plots:
         lines += ["", f"![constants]({plots['constants']})"]
-    lines += ["", "## Timings (seconds)", ""]
+    return lines
+
+
+def _footer(cert: dict, env: dict) -> list[str]:
+    """The timings and what produced the certificate (package, git, versions, engine)."""
+    lines = ["", "## Timings (seconds)", ""]
     lines += [f"- {k}: {v:.2f}" for k, v in (cert.get("timings") or {}).items()
               if isinstance(v, int | float)]
     lines += ["", f"Produced by {env.get('package')} (git {str(env.get('git_commit'))[:10]}"
               f"{', dirty' if env.get('git_dirty') else ''}), Python {env.get('python')}, "
               f"NumPy {env.get('numpy')}, mpmath {env.get('mpmath')}, sympy {env.get('sympy')}, "
               f"engine {env.get('interval_engine')}.", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def write_report(cert: dict, out_dir: Path) -> Path:
