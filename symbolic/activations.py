@@ -240,7 +240,7 @@ def copysign_function():
 
     Only :func:`array_form` builds it, as ``CopySign(R, a)`` with ``R ≥ 0`` and
     ``R = 0`` at ``a = 0``; there it equals ``sign(a)·R`` (the identity is
-    checked in ``tests/test_codegen_array_form.py``) and costs one elementwise
+    checked in ``tests/symbolic/test_codegen_array_form.py``) and costs one elementwise
     pass instead of two (``sign`` and a product).  Printed as ``ns.copysign``
     (array API ≥ 2023.12).  Numbers evaluate; ``rewrite(sp.Piecewise)`` gives
     the definition on the reals.

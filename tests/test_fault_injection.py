@@ -30,8 +30,7 @@ from certify.cases.case import load_case
 from certify.train import executor, projection, rnn
 from certify.trusted import activation_constants
 from symbolic import codegen
-
-from .conftest import SUMMARY_LINES
+from tests.conftest import SUMMARY_LINES
 
 CASE = """
 name = "{name}"
@@ -247,14 +246,14 @@ FAULTS = [
               "sup at every t (β_0 has no L_{t−1} term), so every stated number stays a "
               "valid bound for this case, and the drift check (which uses min(closed, "
               "certified)) holds even with β_t = 0. The derived recurrence itself is "
-              "guarded by tests/test_bounds.py (equal to THEORY §5 and the proved closed "
+              "guarded by tests/symbolic/test_bounds.py (equal to THEORY §5 and the proved closed "
               "forms)"),
     Fault("data-specific β_{T−1} × 0.5", certified_beta("0.5", steps={2}),
           why="limit: a certified bound too small but still above the observed lower bound "
               "(here 1.85 against 1.36) is invisible: the drift check cannot see it (here "
               "the inequality holds even with β_t = 0: 2ηE_k is at most 0.42 of the slack) "
               "and no point reaches it; only the trusted engine's soundness stands behind "
-              "it (tests/test_engine.py, test_data_constants.py)"),
+              "it (tests/trusted/test_engine.py, tests/bounds/test_data_constants.py)"),
 ]
 
 _OUTCOMES: dict[str, bool] = {}
@@ -304,7 +303,7 @@ def test_drift_check_alone_cannot_see_an_underestimated_beta(tmp_path, monkeypat
     objects; the drift inequality itself still holds, because here the loss decrease
     dominates the linearization term (2ηE_k ≤ 0.42 of the slack).  An underestimated β
     is caught by the data-specific and activation checks instead (see FAULTS);
-    tests/test_executor.py::test_drift_check_can_fail shows a case where β = 0 does
+    tests/train/test_executor.py::test_drift_check_can_fail shows a case where β = 0 does
     break the inequality."""
     kw_change("constants", "beta", lambda b: b * 0.0)(monkeypatch)
     cert = certify_base(tmp_path, "transport")

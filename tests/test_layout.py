@@ -118,6 +118,8 @@ def test_folder_listing_is_the_rooms():
              if p.is_dir() and (p / "__init__.py").exists()}
     assert top == TOP_LEVEL, f"new flat modules: {top - TOP_LEVEL}; gone: {TOP_LEVEL - top}"
     assert {f"certify.{r}" for r in rooms} == set(ROOMS)
+    test_rooms = {p.name for p in (ROOT / "tests").iterdir() if (p / "__init__.py").exists()}
+    assert rooms | {"symbolic"} <= test_rooms, "tests/ mirrors the rooms"
 
 
 @pytest.mark.parametrize("room", sorted(ROOMS))

@@ -135,7 +135,7 @@ def test_resolution_rule(slack, fp, scale, expected):
 def test_violation_beyond_a_large_allowance_still_counts():
     """A slack below −fp_k is a violation whatever the ratio: a huge fp_factor does not
     hide a real violation (β = 0 against a comparator that needs β)."""
-    from .test_executor import constants, permuted_case, run_train
+    from tests.train.test_executor import constants, permuted_case, run_train
 
     ini, X, Y, bar, rho_w, rho_u = permuted_case(0, 1.0)
     L, B = constants(1.0, X.shape[1])
@@ -150,7 +150,7 @@ def test_violation_beyond_a_large_allowance_still_counts():
 
 
 def test_gradient_check_sees_a_scaled_gradient(monkeypatch):
-    from .test_executor import constants, run_train, teacher_case
+    from tests.train.test_executor import constants, run_train, teacher_case
 
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(1, 0.6)
     L, B = constants(0.6, X.shape[1])
@@ -170,7 +170,7 @@ def test_gradient_check_sees_a_scaled_gradient(monkeypatch):
 def test_summary_fields_are_plain_json():
     import json
 
-    from .test_executor import constants, run_train, teacher_case
+    from tests.train.test_executor import constants, run_train, teacher_case
 
     ini, X, Y, cmp, rho_w, rho_u = teacher_case(6, 1.0)
     L, B = constants(1.0, X.shape[1])

@@ -68,7 +68,7 @@ def _widen(f, floor=None, ceiling=None):
 
     mpmath.iv's ``exp`` was observed here to round some endpoints to nearest
     instead of outward (e.g. ``iv.exp(-2**-40)`` returned a point interval that
-    excludes the true value; errors below one ulp; tests/test_intervals_engine.py
+    excludes the true value; errors below one ulp; tests/trusted/test_intervals_engine.py
     keeps the evidence).  The other primitives showed no such failure, but every
     transcendental result is widened the same way; ``floor``/``ceiling`` clamp
     the result to the function's known range (exp ≥ 0, sqrt ≥ 0, |sin|, |cos| ≤ 1)

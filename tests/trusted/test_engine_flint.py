@@ -45,10 +45,10 @@ from certify.trusted.engines import (  # noqa: E402
 )
 from certify.trusted.intervals import hi, lo  # noqa: E402
 from symbolic import cell_functions  # noqa: E402
-from tests.test_engine import reference, small_case  # noqa: E402
+from tests.trusted.test_engine import reference, small_case  # noqa: E402
 
 arb = flint.arb
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "cases").glob("*.toml"))
 SETTINGS = settings(max_examples=12, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -136,7 +136,7 @@ def test_an_import_error_of_ours_is_not_reported_as_a_missing_package(monkeypatc
 def test_case_file_engine_key(tmp_path, monkeypatch):
     from certify.cases.case import load_case
     from certify.errors import UserError
-    from tests.test_case import mutate, write
+    from tests.cases.test_case import mutate, write
 
     case = load_case(write(tmp_path, mutate(**{"certify.engine": "flint"})), build=False)
     assert case.certify.engine == "python-flint"
@@ -513,7 +513,7 @@ FAST = dict(rel_tol=0.3, box_budget=400, lower_samples=8)
 @pytest.fixture(scope="module")
 def small_runs():
     from certify.bounds.data_constants import Ball, BoundsSettings, certify_data_constants
-    from tests.test_data_constants import sphere_data, symmetric
+    from tests.bounds.test_data_constants import sphere_data, symmetric
 
     m, n, T, d = 4, 2, 3, 2
     X = sphere_data(n, T, d, 11)

@@ -18,7 +18,7 @@ from certify.cli import main
 from certify.output import compare as cmp
 from certify.output.compare import compare_certificates, compare_paths
 
-BASELINES = Path(__file__).resolve().parents[1] / "cases" / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "cases" / "baselines"
 PGD = "tanh-short-memory"   # projected GD, data-specific constants, a-priori bound applies
 GD = "tanh-gd-exit"         # plain GD that leaves Ω_ρ at k = 6
 

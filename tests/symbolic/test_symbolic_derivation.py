@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from symbolic import cell_functions
 from symbolic.cell import derive, structure
-
-from .mp_reference import hidden_states, sigma_mp
+from tests.mp_reference import hidden_states, sigma_mp
 
 
 def test_structure_matches_theory_section_4():

@@ -19,7 +19,7 @@ from certify.cases.case import Case, DecimalValue, load_case
 from certify.cases.data import norm_violations
 from certify.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "cases").glob("*.toml"))
 
 

@@ -25,8 +25,7 @@ from certify.cli import main
 from certify.trusted.activation_constants import certify_activation, check_certifiable
 from certify.trusted.intervals import hi, lo
 from symbolic.activations import ActivationError
-
-from .mp_reference import sigma_mp
+from tests.mp_reference import sigma_mp
 
 SOFTSIGN_LIKE = "z/(1+sqrt(1+z**2))"
 

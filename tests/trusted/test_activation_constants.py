@@ -16,8 +16,7 @@ from mpmath import iv
 
 from certify.trusted.activation_constants import certify_activation
 from certify.trusted.intervals import hi, interval, lo
-
-from .mp_reference import sigma_mp
+from tests.mp_reference import sigma_mp
 
 EXACT = {
     "tanh": (1, 1, lambda: 4 / (3 * mpmath.sqrt(3))),
