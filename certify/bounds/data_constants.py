@@ -876,47 +876,133 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
     points (:class:`.settings.BoundsSettings`); progress: a
     callable(stage, done, total) or a :class:`certify.progress.Progress`.
     """
-    from symbolic import activation_functions
-    from symbolic.activations import Activation, resolve
-
-    from ..trusted.activation_constants import certify_activation, closed_form_constants
     from ..trusted.engine import NORM_METHOD
-    from ..trusted.engines import get_engine
-    from ..trusted.screen import SCREEN_ENGINE, activation_table
+    from ..trusted.screen import SCREEN_ENGINE
 
     t_start = time.perf_counter()
-    timings = {}
-    m, rho_w, rho_u = ball.m, ball.rho_w, ball.rho_u
+    act_obj, X, w0, U0 = _inputs(act, X, init, ball.m, T)
+    eng, ac, am, table = _tools(act_obj, settings.engine)
+    timings = {"setup": time.perf_counter() - t_start}
+    pb = _problem(X, w0, U0, ball)
+    T = pb.T
+    closed, alpha_iv, notes = _closed_forms(act_obj, w0, pb.rw_iv, alpha_m, T)
+    _share(pb, settings, act_obj, am, table)
+    t0 = time.perf_counter()
+    _progress(progress, "lower bounds")  # 1.
+    thr_mpf, lower_pts = _lower_bounds(pb, am, settings)
+    _set_thresholds(thr_mpf, closed, settings, pb)
+    timings["lower"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _progress(progress, "screening")  # 2./3.
+    tasks, screen_max, st = _screen_all(pb.G, settings.jobs, T)
+    timings["screen"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _progress(progress, "trusted evaluation")  # 4.
+    best, n_own, n_cheap = _trusted_cover(tasks, T, settings.jobs, progress)
+    timings["trusted"] = time.perf_counter() - t0
+    cert, argmax, lowers = _certified(best, thr_mpf, pb.reps)
+    boxes = _boxes_record(st, n_own, n_cheap, pb)
+    timings["total"] = time.perf_counter() - t_start
+    _add_rates(boxes, st["screened"], n_own + n_cheap, timings)
+    return DataConstants(
+        activation=ac.activation.name, engine=eng.name, screen_engine=SCREEN_ENGINE,
+        norm_method=dict(NORM_METHOD), steps=T,
+        certified_L=tuple(cert[:T]), certified_beta=tuple(cert[T:]),
+        lower_L=tuple(lowers[:T]), lower_beta=tuple(lowers[T:]),
+        closed_L=tuple(closed["L"]), closed_beta=tuple(closed["beta"]),
+        argmax_L=tuple(argmax[:T]), argmax_beta=tuple(argmax[T:]),
+        lower_points_L=tuple(lower_pts[:T]), lower_points_beta=tuple(lower_pts[T:]),
+        screen_L=tuple(float(x) for x in screen_max[:T]),
+        screen_beta=tuple(float(x) for x in screen_max[T:]),
+        boxes=boxes, timings=timings,
+        settings=_settings_record(settings, ball, pb, alpha_iv),
+        budget_exhausted=st["budget_exhausted"] > 0, notes=tuple(notes))
+
+
+# setup
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The data (n, T, d), Ω_ρ's radii and the distinct neurons (``reps``: one of each)."""
+
+    X: np.ndarray
+    rw_iv: object  # ρ_w/√m, ρ_u/√m: exact enclosures (iv), and their float upper bounds
+    ru_iv: object
+    rw_hi: float
+    ru_hi: float
+    reps: np.ndarray
+    W0: np.ndarray  # w0, U0 of the representatives
+    U0g: np.ndarray
+
+    @property
+    def T(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def G(self) -> int:
+        return len(self.reps)
+
+
+def _inputs(act, X, init, m, T):
+    """The activation object, X[:, :T] (contiguous float64) and w0, U0, checked."""
+    from symbolic.activations import Activation, resolve
+
     act_obj = act if isinstance(act, Activation) else resolve(str(act))
     if isinstance(init, tuple | list):
         w0, U0 = np.asarray(init[0], dtype=np.float64), np.asarray(init[1], dtype=np.float64)
     else:
         w0, U0 = np.asarray(init.w0, dtype=np.float64), np.asarray(init.U0, dtype=np.float64)
     X = np.ascontiguousarray(np.asarray(X, dtype=np.float64)[:, :T, :])
-    n, T, d = X.shape
+    d = X.shape[2]
     if w0.shape != (m,) or U0.shape != (m, d):
         raise ValueError(f"init shapes {w0.shape}, {U0.shape} do not match m={m}, d={d}")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(w0)) and np.all(np.isfinite(U0))):
         raise ValueError("data and initialization must be finite")
-    rel_tol, box_budget, jobs = settings.rel_tol, settings.box_budget, settings.jobs
-    engine, seed, K = settings.engine, settings.seed, settings.samples
-    eng = get_engine(engine, act_obj)
-    ac = certify_activation(act_obj)
-    am = activation_functions(act_obj)
-    table = activation_table(act_obj)
-    timings["setup"] = time.perf_counter() - t_start
+    return act_obj, X, w0, U0
 
-    # radii (exact enclosures) and the distinct neurons
-    sq = iv.sqrt(iv.mpf(int(m)))
-    rw_iv = _to_iv(rho_w) / sq
-    ru_iv = _to_iv(rho_u) / sq
+
+def _tools(act_obj, engine):
+    """The trusted engine, certified activation, float functions and screening table."""
+    from symbolic import activation_functions
+
+    from ..trusted.activation_constants import certify_activation
+    from ..trusted.engines import get_engine
+    from ..trusted.screen import activation_table
+
+    eng = get_engine(engine, act_obj)
+    return (eng, certify_activation(act_obj), activation_functions(act_obj),
+            activation_table(act_obj))
+
+
+def _share(pb: _Problem, settings: BoundsSettings, act_obj, am, table) -> None:
+    """Set the context that every stage (and every forked worker) reads."""
+    _set_ctx({"act": act_obj, "engine": settings.engine, "X": pb.X, "W0": pb.W0,
+              "U0g": pb.U0g, "rw_hi": pb.rw_hi, "ru_hi": pb.ru_hi, "rw_iv": pb.rw_iv,
+              "ru_iv": pb.ru_iv, "am": am, "table": table, "box_budget": settings.box_budget,
+              "rel_tol": settings.rel_tol})
+
+
+def _problem(X, w0, U0, ball: Ball) -> _Problem:
+    """Exact radii ρ/√m (checked ≥ 0) and the distinct neurons."""
+    sq = iv.sqrt(iv.mpf(int(ball.m)))
+    rw_iv = _to_iv(ball.rho_w) / sq
+    ru_iv = _to_iv(ball.rho_u) / sq
     if lo(rw_iv) < 0 or lo(ru_iv) < 0:
         raise ValueError("radii must be >= 0")
-    rw_hi, ru_hi = _f_up(rw_iv), _f_up(ru_iv)
-    reps, members = _groups_of(w0, U0)
-    W0 = w0[reps]
-    U0g = U0[reps]
-    G = len(reps)
+    reps, _members = _groups_of(w0, U0)
+    return _Problem(X=X, rw_iv=rw_iv, ru_iv=ru_iv, rw_hi=_f_up(rw_iv), ru_hi=_f_up(ru_iv),
+                    reps=reps, W0=w0[reps], U0g=U0[reps])
+
+
+def _closed_forms(act_obj, w0, rw_iv, alpha_m, T):
+    """The closed forms L_t, β_t at α_m (None: max|w| on the ball), α_m and notes."""
+    from ..trusted.activation_constants import closed_form_constants
+
     notes = []
     w_max = iv.mpf(float(np.max(np.abs(w0)))) + rw_iv
     if alpha_m is None:
@@ -926,26 +1012,37 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
         if hi(alpha_iv) < hi(w_max):
             notes.append(f"alpha_m = {interval_strings(alpha_iv)[1]} is below max|w| on the "
                          f"ball ({interval_strings(w_max)[1]}): the closed forms do not apply")
-    closed = closed_form_constants(act_obj, iv.mpf(hi(alpha_iv)), T)
+    return closed_form_constants(act_obj, iv.mpf(hi(alpha_iv)), T), alpha_iv, notes
 
-    _set_ctx({"act": act_obj, "engine": engine, "X": X, "W0": W0, "U0g": U0g,
-              "rw_hi": rw_hi, "ru_hi": ru_hi, "rw_iv": rw_iv, "ru_iv": ru_iv,
-              "am": am, "table": table, "box_budget": box_budget, "rel_tol": rel_tol})
 
-    # 1. lower bounds
-    t0 = time.perf_counter()
-    _progress(progress, "lower bounds")
-    rng = np.random.default_rng(seed)
-    C0 = np.concatenate([W0[:, None], U0g], axis=1)
-    vals, pairs, thetas, _pair_best = _lower_phase(am, X, C0, rw_hi * (1 - 2.0**-20),
-                                                  ru_hi * (1 - 2.0**-20), K, rng)
+# 1. lower bounds and the thresholds
+
+
+def _lower_bounds(pb: _Problem, am, settings: BoundsSettings):
+    """Certified lower bounds per criterion c = q·T + t and their points (stage 1)."""
+    rng = np.random.default_rng(settings.seed)
+    C0 = np.concatenate([pb.W0[:, None], pb.U0g], axis=1)
+    _vals, pairs, thetas, _pair_best = _lower_phase(
+        am, pb.X, C0, pb.rw_hi * (1 - 2.0**-20), pb.ru_hi * (1 - 2.0**-20), settings.samples,
+        rng)
+    keys = _candidates(pairs, thetas, pb.T)
+    conf = _confirm_points([(k[0], np.array(k[1])) for k in keys], pb.X, pb.W0, pb.U0g,
+                           pb.rw_iv, pb.ru_iv, pb.T)
+    return _best_confirmed(keys, conf, pb)
+
+
+def _candidates(pairs, thetas, T):
+    """Distinct (pair index, θ) of the observed best points, in criterion order."""
     cand = {}
     for q in range(2):
         for t in range(T):
-            key = (int(pairs[q, t]), tuple(thetas[q, t].tolist()))
-            cand.setdefault(key, None)
-    keys = list(cand)
-    conf = _confirm_points([(k[0], np.array(k[1])) for k in keys], X, W0, U0g, rw_iv, ru_iv, T)
+            cand.setdefault((int(pairs[q, t]), tuple(thetas[q, t].tolist())), None)
+    return list(cand)
+
+
+def _best_confirmed(keys, conf, pb: _Problem):
+    """Per criterion: the best certified lower value (mpf) and its (neuron, sample, θ)."""
+    T, n = pb.T, pb.n
     thr_mpf = [mpf("-inf")] * (2 * T)
     lower_pts = [None] * (2 * T)
     for key, cv in zip(keys, conf, strict=True):
@@ -958,26 +1055,32 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
                 if v > thr_mpf[q * T + t]:
                     thr_mpf[q * T + t] = v
                     g, j = divmod(key[0], n)
-                    lower_pts[q * T + t] = (int(reps[g]), int(j), th.tolist())
+                    lower_pts[q * T + t] = (int(pb.reps[g]), int(j), th.tolist())
     for c in range(2 * T):
         if lower_pts[c] is None:  # pragma: no cover - the centre is always inside
             raise RuntimeError("no certified point of the ball for the lower bounds")
+    return thr_mpf, lower_pts
+
+
+def _set_thresholds(thr_mpf, closed, settings: BoundsSettings, pb: _Problem) -> None:
+    """Pruning thresholds ``thr``, bisection targets ``tg`` and box budgets, into _CTX."""
     thr = np.array([_f_dn(iv.mpf(v)) for v in thr_mpf])
     thr = np.maximum(thr, 0.0)
     # target of the bisection: (1 + rel_tol)·lower, and never above the closed form
     cap = np.array([float(lo(x)) for x in list(closed["L"]) + list(closed["beta"])])
-    tg = np.maximum(np.minimum(thr * (1 + rel_tol), cap * (1 - 1e-9)), thr)
+    tg = np.maximum(np.minimum(thr * (1 + settings.rel_tol), cap * (1 - 1e-9)), thr)
     _CTX["thr"] = thr
     _CTX["tg"] = tg
     # the box budget applies to each distinct neuron's set (deterministic, so the
     # result does not depend on jobs); a neuron only spends what it needs
-    budgets = np.full(G, max(box_budget, n), dtype=np.int64)
-    _CTX["budgets"] = budgets
-    timings["lower"] = time.perf_counter() - t0
+    _CTX["budgets"] = np.full(pb.G, max(settings.box_budget, pb.n), dtype=np.int64)
 
-    # 2./3. screening and cover
-    t0 = time.perf_counter()
-    _progress(progress, "screening")
+
+# 2./3. screening and cover
+
+
+def _screen_all(G, jobs, T):
+    """Screen every distinct neuron; the cover tasks, max screened bound, merged stats."""
     # one chunk per process: a chunk's neurons are screened in shared batches,
     # and NumPy's per-call overhead makes small batches dear (reference case,
     # jobs=2: 4 chunks per process 27 s of screening, one chunk per process 17 s);
@@ -997,16 +1100,38 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
             st[k] += s[k]
         st["max_boxes_per_neuron"] = max(st["max_boxes_per_neuron"], s["max_boxes_per_neuron"])
         st["cover_per_criterion"] += np.asarray(s["cover_per_criterion"])
-    timings["screen"] = time.perf_counter() - t0
+    return tasks, screen_max, st
 
-    # 4. trusted evaluation of the cover
-    t0 = time.perf_counter()
-    _progress(progress, "trusted evaluation")
+
+# 4. trusted evaluation of the cover
+
+
+def _trusted_cover(tasks, T, jobs, progress):
+    """Trusted bounds of every cover box; the best per criterion and the AD counts.
+
+    A maximising box bounded with its ancestor's ∂H is re-evaluated with its own
+    (up to 4 rounds), where that may be tighter.
+    """
     tasks.sort(key=lambda tk: -len(tk["items"]))
     out = _map(_iv_task, tasks, jobs, progress, "trusted evaluation")
-    best = [None] * (2 * T)  # (mpf, group, sample, task index, item index, how)
+    best = _best_of(out, T)
+    n_own = sum(r["own"] for r in out)
+    n_cheap = sum(r["cheap"] for r in out)
+    done = set()
+    for _round in range(4):
+        redo = _redo_tasks(best, tasks, done)
+        if not redo:
+            break
+        res2 = _map(_iv_task, [r[1] for r in redo], jobs)
+        n_own += _merge_redone(out, redo, res2)
+        best = _best_of(out, T)
+    return best, n_own, n_cheap
 
-    def absorb(k, r):
+
+def _best_of(out, T):
+    """Per criterion: (mpf, group, sample, task index, item index, how) of the max."""
+    best = [None] * (2 * T)
+    for k, r in enumerate(out):
         for ii, item in enumerate(r["results"]):
             if item is None:
                 continue
@@ -1015,51 +1140,49 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
                 v = _mpf_unpack(packed)
                 if best[c] is None or v > best[c][0]:
                     best[c] = (v, r["group"], r["sample"], k, ii, how)
+    return best
 
-    n_own = n_cheap = 0
-    for k, r in enumerate(out):
-        absorb(k, r)
+
+def _redo_tasks(best, tasks, done):
+    """One-item own-∂H tasks for the maximisers bounded by the cheap form (not yet redone)."""
+    redo = []
+    for b in best:
+        if b is None or b[5] != "ancestor" or (b[3], b[4]) in done:
+            continue
+        done.add((b[3], b[4]))
+        tk = tasks[b[3]]
+        it = tk["items"][b[4]]
+        redo.append(((b[3], b[4]), {"anc": (it[0], it[1]), "group": tk["group"],
+                                    "sample": tk["sample"], "own": True, "items": [it]}))
+    return redo
+
+
+def _merge_redone(out, redo, res2):
+    """Replace the cheap values of the redone items by the own ones where smaller.
+
+    Both are valid bounds; the smaller is kept.  Returns the number of own AD runs.
+    """
+    n_own = 0
+    for (key, _tk), r in zip(redo, res2, strict=True):
         n_own += r["own"]
-        n_cheap += r["cheap"]
-    # re-evaluate a maximising box with its own ∂H where that may be tighter
-    redo_rounds = 0
-    done = set()
-    while redo_rounds < 4:
-        redo = []
-        for c in range(2 * T):
-            b = best[c]
-            if b is None or b[5] != "ancestor" or (b[3], b[4]) in done:
-                continue
-            done.add((b[3], b[4]))
-            tk = tasks[b[3]]
-            it = tk["items"][b[4]]
-            redo.append(((b[3], b[4]), {"anc": (it[0], it[1]), "group": tk["group"],
-                                        "sample": tk["sample"], "own": True,
-                                        "items": [it]}))
-        if not redo:
-            break
-        redo_rounds += 1
-        res2 = _map(_iv_task, [r[1] for r in redo], jobs)
-        # replace the cheap values of those items by the own ones (both are valid
-        # bounds; the smaller is kept)
-        for (key, _tk), r in zip(redo, res2, strict=True):
-            n_own += r["own"]
-            new_vals = r["results"][0][0] if r["results"][0] is not None else {}
-            old = out[key[0]]["results"][key[1]]
-            merged = dict(old[0])
-            for c, packed in new_vals.items():
-                if c not in merged or _mpf_unpack(packed) < _mpf_unpack(merged[c]):
-                    merged[c] = packed
-            out[key[0]]["results"][key[1]] = (merged, "own")
-        best = [None] * (2 * T)
-        for k, r in enumerate(out):
-            absorb(k, r)
-    timings["trusted"] = time.perf_counter() - t0
+        new_vals = r["results"][0][0] if r["results"][0] is not None else {}
+        old = out[key[0]]["results"][key[1]]
+        merged = dict(old[0])
+        for c, packed in new_vals.items():
+            if c not in merged or _mpf_unpack(packed) < _mpf_unpack(merged[c]):
+                merged[c] = packed
+        out[key[0]]["results"][key[1]] = (merged, "own")
+    return n_own
 
-    # assemble
+
+# assembly
+
+
+def _certified(best, thr_mpf, reps):
+    """Certified intervals [lower, upper], their argmax (neuron, sample), float lowers."""
     cert = []
     argmax = []
-    for c in range(2 * T):
+    for c in range(len(best)):
         if best[c] is None:
             raise RuntimeError(f"internal error: empty cover for criterion {c}")
         v, g, j = best[c][0], best[c][1], best[c][2]
@@ -1067,45 +1190,36 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
         cert.append(iv.mpf([min(lo_v, v), v]))
         argmax.append((int(reps[g]), int(j)))
     lowers = [_f_dn(iv.mpf(v)) for v in thr_mpf]
-    boxes = {"screened": st["screened"], "cover": st["cover_nodes"],
-             "cover_per_criterion": {"L": st["cover_per_criterion"][:T].tolist(),
-                                     "beta": st["cover_per_criterion"][T:].tolist()},
-             "ancestors": st["ancestors"], "trusted_full": n_own, "trusted_cheap": n_cheap,
-             "distinct_neurons": G, "pairs": G * n,
-             "max_boxes_per_neuron": st["max_boxes_per_neuron"],
-             "neurons_budget_exhausted": st["budget_exhausted"]}
-    timings["total"] = time.perf_counter() - t_start
+    return cert, argmax, lowers
+
+
+def _boxes_record(st, n_own, n_cheap, pb: _Problem) -> dict:
+    """The certificate's box counts."""
+    T = pb.T
+    return {"screened": st["screened"], "cover": st["cover_nodes"],
+            "cover_per_criterion": {"L": st["cover_per_criterion"][:T].tolist(),
+                                    "beta": st["cover_per_criterion"][T:].tolist()},
+            "ancestors": st["ancestors"], "trusted_full": n_own, "trusted_cheap": n_cheap,
+            "distinct_neurons": pb.G, "pairs": pb.G * pb.n,
+            "max_boxes_per_neuron": st["max_boxes_per_neuron"],
+            "neurons_budget_exhausted": st["budget_exhausted"]}
+
+
+def _add_rates(boxes, screened, trusted, timings) -> None:
+    """Boxes per second of screening and of the trusted stage (observed)."""
     if timings["screen"] > 0:
-        boxes["screen_boxes_per_second"] = st["screened"] / timings["screen"]
+        boxes["screen_boxes_per_second"] = screened / timings["screen"]
     if timings["trusted"] > 0:
-        boxes["trusted_boxes_per_second"] = (n_own + n_cheap) / timings["trusted"]
-    settings = {"rel_tol": rel_tol, "box_budget": box_budget, "jobs": jobs, "seed": seed,
-                "lower_samples": K, "m": int(m), "n": int(n), "d": int(d), "steps": int(T),
-                "rho_w": str(getattr(rho_w, "text", rho_w)),
-                "rho_u": str(getattr(rho_u, "text", rho_u)),
-                "alpha_m": interval_strings(alpha_iv),
-                "ancestor_levels": ANCESTOR_LEVELS, "cpu_count": os.cpu_count()}
-    return DataConstants(
-        activation=ac.activation.name,
-        engine=eng.name,
-        screen_engine=SCREEN_ENGINE,
-        norm_method=dict(NORM_METHOD),
-        steps=T,
-        certified_L=tuple(cert[:T]),
-        certified_beta=tuple(cert[T:]),
-        lower_L=tuple(lowers[:T]),
-        lower_beta=tuple(lowers[T:]),
-        closed_L=tuple(closed["L"]),
-        closed_beta=tuple(closed["beta"]),
-        argmax_L=tuple(argmax[:T]),
-        argmax_beta=tuple(argmax[T:]),
-        lower_points_L=tuple(lower_pts[:T]),
-        lower_points_beta=tuple(lower_pts[T:]),
-        screen_L=tuple(float(x) for x in screen_max[:T]),
-        screen_beta=tuple(float(x) for x in screen_max[T:]),
-        boxes=boxes,
-        timings=timings,
-        settings=settings,
-        budget_exhausted=st["budget_exhausted"] > 0,
-        notes=tuple(notes),
-    )
+        boxes["trusted_boxes_per_second"] = trusted / timings["trusted"]
+
+
+def _settings_record(settings: BoundsSettings, ball: Ball, pb: _Problem, alpha_iv) -> dict:
+    """The certificate's record of the settings and the problem's size."""
+    n, T, d = pb.X.shape
+    return {"rel_tol": settings.rel_tol, "box_budget": settings.box_budget,
+            "jobs": settings.jobs, "seed": settings.seed, "lower_samples": settings.samples,
+            "m": int(ball.m), "n": int(n), "d": int(d), "steps": int(T),
+            "rho_w": str(getattr(ball.rho_w, "text", ball.rho_w)),
+            "rho_u": str(getattr(ball.rho_u, "text", ball.rho_u)),
+            "alpha_m": interval_strings(alpha_iv),
+            "ancestor_levels": ANCESTOR_LEVELS, "cpu_count": os.cpu_count()}
