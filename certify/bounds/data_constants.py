@@ -353,87 +353,129 @@ def _inside(th, c, rw, ru, shrink=1 - 2.0**-30):
     return np.concatenate([w[:, None], c[:, 1:] + du], axis=1)
 
 
-def _lower_phase(am, X, C0, rw, ru, K, rng, starts=4, iters=30):
+def _lower_phase(am, X, C0, radii, K, rng, starts=4, iters=30):
     """Observed best points per criterion: random sampling then projected ascent.
 
-    Returns (val (2, T), pair index (2, T), theta (2, T, p)).
+    C0: (G, p) centres of the distinct neurons' sets; radii: (rw, ru) of the
+    sets (floats); K random points per (neuron, sample), then ``iters`` ascent
+    steps from the best ``starts`` per criterion.  Returns (val (2, T),
+    pair index (2, T), theta (2, T, p), the random search's best (2, G·n, T)).
     """
+    G, p = C0.shape
+    n, T, _d = X.shape
+    J = np.tile(np.arange(n), G)
+    c = C0[np.repeat(np.arange(G), n)]
+    best, arg = _random_search(am, X, J, c, radii, K, rng)
+    out_v = np.full((2, T), -np.inf)
+    out_i = np.zeros((2, T), dtype=np.int64)
+    out_th = np.zeros((2, T, p))
+    for q in range(2):
+        S_i, S_t, th = _ascent_starts(best[q], arg[q], starts)
+        f = _objective(am, X, J[S_i], q, S_t)
+        th, fv = _ascend(f, th, c[S_i], radii, iters)
+        out_v[q], out_i[q], out_th[q] = _winners(best[q], arg[q], S_i, S_t, th, fv)
+    return out_v, out_i, out_th, best
+
+
+def _random_search(am, X, J, c, radii, K, rng):
+    """Best value per (pair, criterion) over K points and the point: (2, N, T), (2, N, T, p)."""
     from ..trusted.screen import point_values
 
-    G, p = C0.shape
-    n, T, d = X.shape
-    I = np.repeat(np.arange(G), n)
-    J = np.tile(np.arange(n), G)
-    N = len(I)
-    c = C0[I]
+    N, p = c.shape
+    T = X.shape[1]
     best = np.full((2, N, T), -np.inf)
     arg = np.zeros((2, N, T, p))
     for k in range(K):
-        if k == 0:
-            th = c.copy()
-        else:
-            dw = rng.uniform(-rw, rw, N)
-            if k % 4 == 1:
-                dw = np.sign(dw) * rw
-            du = rng.standard_normal((N, d))
-            du /= np.maximum(np.linalg.norm(du, axis=1, keepdims=True), 1e-300)
-            rad = ru * (np.ones((N, 1)) if k % 2 == 1 else rng.uniform(0, 1, (N, 1)) ** (1 / d))
-            th = _inside(c + np.concatenate([dw[:, None], du * rad], axis=1), c, rw, ru)
+        th = _random_points(k, c, radii, rng)
         vals = point_values(am, X, J, th)
         for q in range(2):
             v = np.nan_to_num(vals[q], nan=-np.inf)
             upd = v > best[q]
             best[q] = np.where(upd, v, best[q])
             arg[q] = np.where(upd[..., None], th[:, None, :], arg[q])
-    out_v = np.full((2, T), -np.inf)
-    out_i = np.zeros((2, T), dtype=np.int64)
-    out_th = np.zeros((2, T, p))
-    for q in range(2):
-        # starts: the best `starts` pairs per t
-        S_i, S_t, S_th = [], [], []
-        for t in range(T):
-            idx = np.argsort(-best[q][:, t])[:starts]
-            for i in idx:
-                S_i.append(i)
-                S_t.append(t)
-                S_th.append(arg[q][i, t])
-        S_i = np.array(S_i)
-        S_t = np.array(S_t)
-        th = np.array(S_th)
-        cc = c[S_i]
-        js = J[S_i]
-        ar = np.arange(len(S_i))
+    return best, arg
 
-        def f(th, js=js, q=q, S_t=S_t, ar=ar):
-            return np.nan_to_num(point_values(am, X, js, th)[q][ar, S_t], nan=-np.inf)
 
-        fv = f(th)
-        step = np.full(len(S_i), max(rw, ru) / 4)
-        eps = 1e-6 * max(rw, ru, 1e-3)
-        for _ in range(iters):
-            grad = np.zeros_like(th)
-            for a in range(p):
-                e = np.zeros(p)
-                e[a] = eps
-                grad[:, a] = (f(th + e) - f(th - e)) / (2 * eps)
-            gn = np.linalg.norm(grad, axis=1, keepdims=True)
-            gn = np.where(np.isfinite(gn) & (gn > 0), gn, 1.0)
-            new = _inside(th + step[:, None] * grad / gn, cc, rw, ru)
-            fn = f(new)
-            ok = fn > fv
-            th = np.where(ok[:, None], new, th)
-            fv = np.where(ok, fn, fv)
-            step = np.where(ok, step * 1.5, step * 0.5)
-        for t in range(T):
-            # random-search winner
-            i = int(np.argmax(best[q][:, t]))
-            out_v[q, t], out_i[q, t], out_th[q, t] = best[q][i, t], i, arg[q][i, t]
-            m = S_t == t
-            if m.any():
-                j = int(np.argmax(np.where(m, fv, -np.inf)))
-                if fv[j] > out_v[q, t]:
-                    out_v[q, t], out_i[q, t], out_th[q, t] = fv[j], S_i[j], th[j]
-    return out_v, out_i, out_th, best
+def _random_points(k, c, radii, rng):
+    """The k-th random point of each set (k = 0: the centre; odd k: on the sphere,
+    k ≡ 1 mod 4 also at w's ends; even k: uniform in the ball)."""
+    if k == 0:
+        return c.copy()
+    rw, ru = radii
+    N, p = c.shape
+    d = p - 1
+    dw = rng.uniform(-rw, rw, N)
+    if k % 4 == 1:
+        dw = np.sign(dw) * rw
+    du = rng.standard_normal((N, d))
+    du /= np.maximum(np.linalg.norm(du, axis=1, keepdims=True), 1e-300)
+    rad = ru * (np.ones((N, 1)) if k % 2 == 1 else rng.uniform(0, 1, (N, 1)) ** (1 / d))
+    return _inside(c + np.concatenate([dw[:, None], du * rad], axis=1), c, rw, ru)
+
+
+def _ascent_starts(best_q, arg_q, starts):
+    """The best ``starts`` pairs per t: pair indices, their t and points."""
+    S_i, S_t, S_th = [], [], []
+    for t in range(best_q.shape[1]):
+        idx = np.argsort(-best_q[:, t])[:starts]
+        for i in idx:
+            S_i.append(i)
+            S_t.append(t)
+            S_th.append(arg_q[i, t])
+    return np.array(S_i), np.array(S_t), np.array(S_th)
+
+
+def _objective(am, X, js, q, S_t):
+    """θ ↦ criterion q at step S_t[k] for sample js[k] (NaN: −inf), one row per start."""
+    from ..trusted.screen import point_values
+
+    ar = np.arange(len(js))
+
+    def f(th):
+        return np.nan_to_num(point_values(am, X, js, th)[q][ar, S_t], nan=-np.inf)
+
+    return f
+
+
+def _ascend(f, th, cc, radii, iters):
+    """Projected gradient ascent on f (central differences; adaptive steps) in the sets."""
+    rw, ru = radii
+    p = th.shape[1]
+    fv = f(th)
+    step = np.full(len(th), max(rw, ru) / 4)
+    eps = 1e-6 * max(rw, ru, 1e-3)
+    for _ in range(iters):
+        grad = np.zeros_like(th)
+        for a in range(p):
+            e = np.zeros(p)
+            e[a] = eps
+            grad[:, a] = (f(th + e) - f(th - e)) / (2 * eps)
+        gn = np.linalg.norm(grad, axis=1, keepdims=True)
+        gn = np.where(np.isfinite(gn) & (gn > 0), gn, 1.0)
+        new = _inside(th + step[:, None] * grad / gn, cc, rw, ru)
+        fn = f(new)
+        ok = fn > fv
+        th = np.where(ok[:, None], new, th)
+        fv = np.where(ok, fn, fv)
+        step = np.where(ok, step * 1.5, step * 0.5)
+    return th, fv
+
+
+def _winners(best_q, arg_q, S_i, S_t, th, fv):
+    """Per t: the random search's winner, or the ascent's where it is better."""
+    T = best_q.shape[1]
+    out_v = np.full(T, -np.inf)
+    out_i = np.zeros(T, dtype=np.int64)
+    out_th = np.zeros((T, arg_q.shape[2]))
+    for t in range(T):
+        i = int(np.argmax(best_q[:, t]))
+        out_v[t], out_i[t], out_th[t] = best_q[i, t], i, arg_q[i, t]
+        m = S_t == t
+        if m.any():
+            j = int(np.argmax(np.where(m, fv, -np.inf)))
+            if fv[j] > out_v[t]:
+                out_v[t], out_i[t], out_th[t] = fv[j], S_i[j], th[j]
+    return out_v, out_i, out_th
 
 
 def _confirm_points(points, X, W0, U0g, rw_iv, ru_iv, T):
@@ -1022,9 +1064,8 @@ def _lower_bounds(pb: _Problem, am, settings: BoundsSettings):
     """Certified lower bounds per criterion c = q·T + t and their points (stage 1)."""
     rng = np.random.default_rng(settings.seed)
     C0 = np.concatenate([pb.W0[:, None], pb.U0g], axis=1)
-    _vals, pairs, thetas, _pair_best = _lower_phase(
-        am, pb.X, C0, pb.rw_hi * (1 - 2.0**-20), pb.ru_hi * (1 - 2.0**-20), settings.samples,
-        rng)
+    radii = (pb.rw_hi * (1 - 2.0**-20), pb.ru_hi * (1 - 2.0**-20))
+    _vals, pairs, thetas, _pair_best = _lower_phase(am, pb.X, C0, radii, settings.samples, rng)
     keys = _candidates(pairs, thetas, pb.T)
     conf = _confirm_points([(k[0], np.array(k[1])) for k in keys], pb.X, pb.W0, pb.U0g,
                            pb.rw_iv, pb.ru_iv, pb.T)
