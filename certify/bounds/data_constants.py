@@ -530,47 +530,80 @@ def _bucket_steps(steps, T):
 
 def _screen_chunk(groups):
     """Branch and bound for the neuron groups ``groups``; returns the cover tasks."""
-    from ..trusted.screen import screen_bounds
-
     t0 = time.perf_counter()
-    ctx = _CTX
-    X = ctx["X"]
-    n, T, d = X.shape
-    p = d + 1
-    W0, U0g = ctx["W0"], ctx["U0g"]
-    thr, tg = ctx["thr"], ctx["tg"]
-    rw_hi, ru_hi = ctx["rw_hi"], ctx["ru_hi"]
-    rel_tol = ctx["rel_tol"]
-    table = _table()
-    groups = np.asarray(groups, dtype=np.int64)
-    budget = np.asarray(ctx["budgets"])[groups]
-    ng = len(groups)
-    gi = np.full(int(groups.max()) + 1 if ng else 1, -1, dtype=np.int64)
-    gi[groups] = np.arange(ng)
-    twoT = 2 * T
+    tree = _Tree(groups)
+    tree.add_roots()
+    rounds = tree.refine_to_target()
+    n_stage1 = tree.count
+    tree.refine_to_prune()
+    tree.drop_pruned()
+    nodes = tree.nodes()
+    chosen, ok_thr = _cover(tree, nodes)
+    tasks, anc = tree.tasks(nodes, chosen, ok_thr)
+    Nn = len(nodes["par"])
+    screen_max = (np.where(chosen, nodes["U"], -np.inf).max(axis=0) if Nn
+                  else np.full(2 * tree.T, -np.inf))
+    used, budget, ng = tree.used, tree.budget, tree.ng
+    stats = {"screened": int(Nn), "rounds": rounds, "stage1": int(n_stage1),
+             "cover_nodes": int(sum(len(v) for v in anc.values())),
+             "cover_per_criterion": chosen.sum(axis=0).tolist(),
+             "ancestors": len(anc), "budget_exhausted": int((used >= budget).sum()),
+             "max_boxes_per_neuron": int(used.max()) if ng else 0,
+             "used": dict(zip(tree.groups.tolist(), used.tolist(), strict=True)),
+             "seconds": time.perf_counter() - t0}
+    return tasks, screen_max, stats
 
-    # node storage (appended per batch)
-    store = {k: [] for k in ("lo", "hi", "grp", "smp", "par", "dep", "U", "C", "alive", "anc")}
-    count = [0]
 
-    anchors = {}  # node id -> (∂H lo, ∂H hi) over that node, for its descendants
+def _live_steps(alive_in, T):
+    """Last live step per box (−1: none), rounded up to its bucket (1, 2, 3–4, 5–8, …)."""
+    N = len(alive_in)
+    if not N:
+        return np.zeros(0, np.int64)
+    tmax = np.array([max([t for t in range(T) if a[t] or a[T + t]], default=-1)
+                     for a in alive_in], dtype=np.int64)
+    return np.where(tmax >= 0, _bucket_steps(tmax + 1, T) - 1, -1)
 
-    def evaluate(blo, bhi, grp, smp, alive_in, anc_ids, is_anchor):
+
+class _Tree:
+    """The screening tree of one chunk of neurons: its nodes (``store``, appended per
+    batch), the current leaves, the anchors' ∂H and the boxes used per neuron."""
+
+    def __init__(self, groups):
+        ctx = _CTX
+        self.X = ctx["X"]
+        self.n, self.T, d = self.X.shape
+        self.p = d + 1
+        self.W0, self.U0g = ctx["W0"], ctx["U0g"]
+        self.thr, self.tg = ctx["thr"], ctx["tg"]
+        self.rw_hi, self.ru_hi = ctx["rw_hi"], ctx["ru_hi"]
+        self.rel_tol = ctx["rel_tol"]
+        self.table = _table()
+        self.groups = groups = np.asarray(groups, dtype=np.int64)
+        self.budget = np.asarray(ctx["budgets"])[groups]
+        self.ng = ng = len(groups)
+        self.gi = np.full(int(groups.max()) + 1 if ng else 1, -1, dtype=np.int64)
+        self.gi[groups] = np.arange(ng)
+        self.store = {k: [] for k in ("lo", "hi", "grp", "smp", "par", "dep", "U", "C",
+                                      "alive", "anc")}
+        self.count = 0
+        self.anchors = {}  # node id -> (∂H lo, ∂H hi) over that node, for its descendants
+
+    def evaluate(self, blo, bhi, grp, smp, alive_in, anc_ids, is_anchor):
         """Screened bounds; criteria pruned at the parent get +inf thresholds.
 
         Anchor nodes get full first-order AD (and keep ∂H); the others the
         cheap form from their anchor's ∂H (what the trusted stage computes)."""
+        from ..trusted.screen import screen_bounds
+
+        T, thr, X, anchors = self.T, self.thr, self.X, self.anchors
         N = len(grp)
-        U = np.full((N, twoT), -np.inf)
-        C = np.zeros((N, twoT))
-        tmax = np.array([max([t for t in range(T) if a[t] or a[T + t]], default=-1)
-                         for a in alive_in], dtype=np.int64) if N else np.zeros(0, np.int64)
+        U = np.full((N, 2 * T), -np.inf)
+        C = np.zeros((N, 2 * T))
         new_dH = {}
         # one screening call per bucket of step counts (1, 2, 3–4, 5–8, …): steps
         # are causal, so running a box past its last live step changes none of its
         # live bounds; larger batches amortize NumPy's per-call overhead
-        if N:
-            tmax = np.where(tmax >= 0, _bucket_steps(tmax + 1, T) - 1, -1)
+        tmax = _live_steps(alive_in, T)
         for tm in np.unique(tmax):
             if tm < 0:
                 continue
@@ -583,16 +616,16 @@ def _screen_chunk(groups):
                           centre=True)
                 if anchor_mode:
                     UL, UB, CL, CB, (dlo, dhi) = screen_bounds(
-                        table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel], U0g[grp[sel]],
-                        ru_hi, return_dH=True, **kw)
+                        self.table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
+                        self.U0g[grp[sel]], self.ru_hi, return_dH=True, **kw)
                     for q, i in enumerate(sel):
                         new_dH[int(i)] = (dlo[q], dhi[q])
                 else:
                     dlo = np.stack([anchors[int(anc_ids[i])][0][:tm + 1] for i in sel])
                     dhi = np.stack([anchors[int(anc_ids[i])][1][:tm + 1] for i in sel])
                     UL, UB, CL, CB = screen_bounds(
-                        table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel], U0g[grp[sel]],
-                        ru_hi, dH_sup=(dlo, dhi), **kw)
+                        self.table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
+                        self.U0g[grp[sel]], self.ru_hi, dH_sup=(dlo, dhi), **kw)
                 U[sel, :tm + 1] = UL
                 U[sel, T:T + tm + 1] = UB
                 C[sel, :tm + 1] = CL
@@ -600,132 +633,176 @@ def _screen_chunk(groups):
         alive = alive_in & (U >= thr)
         return U, C, alive, new_dH
 
-    def add(blo, bhi, grp, smp, par, dep, alive_in, par_anchor):
+    def add(self, blo, bhi, grp, smp, par, dep, alive_in, par_anchor):
+        """Screen a batch of new nodes and store them; their ids, bounds and anchors."""
         is_anchor = (dep % ANCESTOR_LEVELS) == 0
-        U, C, alive, new_dH = evaluate(blo, bhi, grp, smp, alive_in, par_anchor, is_anchor)
-        ids = np.arange(count[0], count[0] + len(grp))
-        count[0] += len(grp)
+        U, C, alive, new_dH = self.evaluate(blo, bhi, grp, smp, alive_in, par_anchor,
+                                            is_anchor)
+        ids = np.arange(self.count, self.count + len(grp))
+        self.count += len(grp)
         for q, dh in new_dH.items():
-            anchors[int(ids[q])] = dh
+            self.anchors[int(ids[q])] = dh
         anc = np.where(is_anchor, ids, par_anchor)
         for k, v in (("lo", blo), ("hi", bhi), ("grp", grp), ("smp", smp), ("par", par),
                      ("dep", dep), ("U", U), ("C", C), ("alive", alive), ("anc", anc)):
-            store[k].append(v)
+            self.store[k].append(v)
         return ids, U, C, alive, anc
 
-    # roots: one box per (group, sample)
-    rlo, rhi = _root_boxes(W0[groups], U0g[groups], rw_hi, ru_hi)
-    rlo, rhi, _ = _contract(rlo, rhi, U0g[groups], ru_hi)
-    grp = np.repeat(groups, n)
-    smp = np.tile(np.arange(n), ng)
-    blo = np.repeat(rlo, n, axis=0)
-    bhi = np.repeat(rhi, n, axis=0)
-    root_w = np.max(rhi - rlo, axis=1) if ng else np.zeros(0)  # per neuron
-    ids, U, C, alive, anc = add(blo, bhi, grp, smp, np.full(len(grp), -1),
-                                np.zeros(len(grp), np.int64), np.ones((len(grp), twoT), bool),
-                                np.full(len(grp), -1))
-    used = np.full(ng, n, dtype=np.int64)
-    leaf = dict(ids=ids, lo=blo, hi=bhi, grp=grp, smp=smp, U=U, C=C, alive=alive,
-                dep=np.zeros(len(grp), np.int64), anc=anc)
-    hist = [[] for _ in range(ng)]
-    stalled = np.zeros(ng, dtype=bool)
-    rounds = 0
+    def add_roots(self):
+        """One root box per (group, sample): the contracted bounding box of its set."""
+        groups, n, ng = self.groups, self.n, self.ng
+        rlo, rhi = _root_boxes(self.W0[groups], self.U0g[groups], self.rw_hi, self.ru_hi)
+        rlo, rhi, _ = _contract(rlo, rhi, self.U0g[groups], self.ru_hi)
+        grp = np.repeat(groups, n)
+        smp = np.tile(np.arange(n), ng)
+        blo = np.repeat(rlo, n, axis=0)
+        bhi = np.repeat(rhi, n, axis=0)
+        self.root_w = np.max(rhi - rlo, axis=1) if ng else np.zeros(0)  # per neuron
+        N = len(grp)
+        ids, U, C, alive, anc = self.add(blo, bhi, grp, smp, np.full(N, -1),
+                                         np.zeros(N, np.int64),
+                                         np.ones((N, 2 * self.T), bool), np.full(N, -1))
+        self.used = np.full(ng, n, dtype=np.int64)
+        self.leaf = dict(ids=ids, lo=blo, hi=bhi, grp=grp, smp=smp, U=U, C=C, alive=alive,
+                         dep=np.zeros(N, np.int64), anc=anc)
 
-    def split_leaves(sel):
-        nonlocal leaf
+    def split_leaves(self, sel):
+        """Bisect the selected leaves; their contracted children become leaves."""
+        leaf = self.leaf
+        twoT = 2 * self.T
         lo_, hi_ = _split(leaf["lo"][sel], leaf["hi"][sel])
         cols = {k: np.concatenate([leaf[k][sel]] * 2) for k in ("grp", "smp", "ids", "dep",
                                                                "alive", "anc")}
-        lo_, hi_, ok = _contract(lo_, hi_, U0g[cols["grp"]], ru_hi)
+        lo_, hi_, ok = _contract(lo_, hi_, self.U0g[cols["grp"]], self.ru_hi)
         lo_, hi_ = lo_[ok], hi_[ok]
         cols = {k: v[ok] for k, v in cols.items()}
         if len(lo_):
-            nid, nU, nC, nA, nanc = add(lo_, hi_, cols["grp"], cols["smp"], cols["ids"],
-                                        cols["dep"] + 1, cols["alive"], cols["anc"])
-            np.add.at(used, gi[cols["grp"]], 1)
+            nid, nU, nC, nA, nanc = self.add(lo_, hi_, cols["grp"], cols["smp"], cols["ids"],
+                                             cols["dep"] + 1, cols["alive"], cols["anc"])
+            np.add.at(self.used, self.gi[cols["grp"]], 1)
         else:
             nid = nanc = np.zeros(0, np.int64)
             nU = nC = np.zeros((0, twoT))
             nA = np.zeros((0, twoT), bool)
         keep = ~sel
-        leaf = dict(ids=np.concatenate([leaf["ids"][keep], nid]),
-                    lo=np.concatenate([leaf["lo"][keep], lo_]),
-                    hi=np.concatenate([leaf["hi"][keep], hi_]),
-                    grp=np.concatenate([leaf["grp"][keep], cols["grp"]]),
-                    smp=np.concatenate([leaf["smp"][keep], cols["smp"]]),
-                    U=np.concatenate([leaf["U"][keep], nU]),
-                    C=np.concatenate([leaf["C"][keep], nC]),
-                    alive=np.concatenate([leaf["alive"][keep], nA]),
-                    dep=np.concatenate([leaf["dep"][keep], cols["dep"] + 1]),
-                    anc=np.concatenate([leaf["anc"][keep], nanc]))
-        live = set(leaf["anc"].tolist())
+        self.leaf = dict(ids=np.concatenate([leaf["ids"][keep], nid]),
+                         lo=np.concatenate([leaf["lo"][keep], lo_]),
+                         hi=np.concatenate([leaf["hi"][keep], hi_]),
+                         grp=np.concatenate([leaf["grp"][keep], cols["grp"]]),
+                         smp=np.concatenate([leaf["smp"][keep], cols["smp"]]),
+                         U=np.concatenate([leaf["U"][keep], nU]),
+                         C=np.concatenate([leaf["C"][keep], nC]),
+                         alive=np.concatenate([leaf["alive"][keep], nA]),
+                         dep=np.concatenate([leaf["dep"][keep], cols["dep"] + 1]),
+                         anc=np.concatenate([leaf["anc"][keep], nanc]))
+        live = set(self.leaf["anc"].tolist())
+        anchors = self.anchors
         for a in [a for a in anchors if a not in live]:
             del anchors[a]
 
-    def drop_pruned():
-        nonlocal leaf
-        keep = leaf["alive"].any(axis=1)
-        leaf = {k: v[keep] for k, v in leaf.items()}
+    def drop_pruned(self):
+        """Leaves pruned for every criterion stop being leaves (they stay in the tree)."""
+        keep = self.leaf["alive"].any(axis=1)
+        self.leaf = {k: v[keep] for k, v in self.leaf.items()}
 
-    # ---- stage 1: bisect where the bound is attained until (1 + rel_tol)·thr
-    while True:
-        rounds += 1
-        drop_pruned()
-        if not len(leaf["ids"]):
-            break
-        exc = np.where(leaf["alive"], leaf["U"] / tg, 0.0).max(axis=1)
-        li = gi[leaf["grp"]]
-        gmax = np.zeros(ng)
-        np.maximum.at(gmax, li, exc)
-        for k in np.nonzero(~stalled & (gmax > 1))[0]:
-            hk = hist[k]
-            hk.append(gmax[k])
-            if len(hk) > 2 * p and hk[-1 - 2 * p] - hk[-1] < 0.5 * rel_tol * hk[-1]:
-                stalled[k] = True  # two sweeps improved the bound by less than rel_tol/2
-        sel = ((exc > 1) & (exc >= 1 + (gmax[li] - 1) * 0.5) & (used[li] < budget[li])
-               & ~stalled[li])
-        if not sel.any():
-            break
-        split_leaves(sel)
-    n_stage1 = count[0]
-    # ---- stage 2: refine surviving boxes whose centre is below the threshold,
-    # down to 1/8 of the root width, so that they get pruned (smaller cover)
-    w_stop = root_w * PRUNE_WIDTH * (1 + 1e-9)  # per neuron: chunking-independent
-    while True:
-        drop_pruned()
-        if not len(leaf["ids"]):
-            break
-        a = leaf["alive"]
-        low = leaf["C"] < thr * (1 - PRUNE_MARGIN * rel_tol)
-        li = gi[leaf["grp"]]
-        wide = np.max(leaf["hi"] - leaf["lo"], axis=1) > w_stop[li]
-        sel = (a & low).any(axis=1) & wide & (used[li] < 2 * budget[li])
-        if not sel.any():
-            break
-        split_leaves(sel)
-    drop_pruned()
+    def refine_to_target(self):
+        """Stage 1: bisect where the bound is attained until (1 + rel_tol)·thr; rounds."""
+        ng, p, rel_tol, gi = self.ng, self.p, self.rel_tol, self.gi
+        hist = [[] for _ in range(ng)]
+        stalled = np.zeros(ng, dtype=bool)
+        rounds = 0
+        while True:
+            rounds += 1
+            self.drop_pruned()
+            leaf = self.leaf
+            if not len(leaf["ids"]):
+                break
+            exc = np.where(leaf["alive"], leaf["U"] / self.tg, 0.0).max(axis=1)
+            li = gi[leaf["grp"]]
+            gmax = np.zeros(ng)
+            np.maximum.at(gmax, li, exc)
+            for k in np.nonzero(~stalled & (gmax > 1))[0]:
+                hk = hist[k]
+                hk.append(gmax[k])
+                if len(hk) > 2 * p and hk[-1 - 2 * p] - hk[-1] < 0.5 * rel_tol * hk[-1]:
+                    stalled[k] = True  # two sweeps improved the bound by less than rel_tol/2
+            sel = ((exc > 1) & (exc >= 1 + (gmax[li] - 1) * 0.5)
+                   & (self.used[li] < self.budget[li]) & ~stalled[li])
+            if not sel.any():
+                break
+            self.split_leaves(sel)
+        return rounds
 
-    # ---- the tree and the per-criterion cheapest cover (dynamic programming)
-    par = np.concatenate(store["par"])
-    Uall = np.concatenate(store["U"])
-    alive_all = np.concatenate(store["alive"])
-    lo_all = np.concatenate(store["lo"])
-    hi_all = np.concatenate(store["hi"])
-    grp_all = np.concatenate(store["grp"])
-    smp_all = np.concatenate(store["smp"])
+    def refine_to_prune(self):
+        """Stage 2: refine surviving boxes whose centre is below the threshold, down to
+        1/8 of the root width, so that they get pruned (smaller cover)."""
+        w_stop = self.root_w * PRUNE_WIDTH * (1 + 1e-9)  # per neuron: chunking-independent
+        thr_low = self.thr * (1 - PRUNE_MARGIN * self.rel_tol)
+        while True:
+            self.drop_pruned()
+            leaf = self.leaf
+            if not len(leaf["ids"]):
+                break
+            a = leaf["alive"]
+            low = leaf["C"] < thr_low
+            li = self.gi[leaf["grp"]]
+            wide = np.max(leaf["hi"] - leaf["lo"], axis=1) > w_stop[li]
+            sel = (a & low).any(axis=1) & wide & (self.used[li] < 2 * self.budget[li])
+            if not sel.any():
+                break
+            self.split_leaves(sel)
+
+    def nodes(self):
+        """The whole tree as arrays (node id = row; children after their parent)."""
+        return {k: np.concatenate(self.store[k])
+                for k in ("par", "U", "alive", "lo", "hi", "grp", "smp", "anc")}
+
+    def tasks(self, nodes, chosen, ok_thr):
+        """Cover tasks per anchor (the trusted stage uses the same anchors and their ∂H)."""
+        lo_all, hi_all, grp_all = nodes["lo"], nodes["hi"], nodes["grp"]
+        Uall, anc_all = nodes["U"], nodes["anc"]
+        items = np.nonzero(chosen.any(axis=1))[0]
+        anc = {}
+        for i in items:
+            anc.setdefault(int(anc_all[i]), []).append(int(i))
+        tasks = []
+        for a, its in anc.items():
+            tasks.append({
+                "anc": (lo_all[a].tolist(), hi_all[a].tolist()),
+                "group": int(grp_all[a]), "sample": int(nodes["smp"][a]),
+                "items": [(lo_all[i].tolist(), hi_all[i].tolist(), chosen[i].tolist(),
+                           bool(i == a), Uall[i].tolist()) for i in its],
+                "ok": ok_thr[self.gi[grp_all[a]]].tolist(),
+            })
+        return tasks, anc
+
+
+def _cover(tree: _Tree, nodes):
+    """Per criterion, the cheapest full cover of the surviving boxes (the chosen
+    nodes, (N, 2T)) and the per-neuron bound a cover node may have, (ng, 2T)."""
+    par, Uall, alive_all = nodes["par"], nodes["U"], nodes["alive"]
     Nn = len(par)
     is_leaf = np.ones(Nn, dtype=bool)
     is_leaf[par[par >= 0]] = False
-    pruned = ~alive_all
     # a node may stand for its subtree when its bound meets the target, or when
     # it is no worse than the worst surviving leaf (which the certified value
     # includes anyway): coarser covers at no cost in the certified bound
     # (per neuron, so that the result does not depend on how neurons are chunked)
     leaf_alive = alive_all & is_leaf[:, None]
-    worst = np.full((ng, twoT), -np.inf)
-    np.maximum.at(worst, gi[grp_all], np.where(leaf_alive, Uall, -np.inf))
-    ok_thr = np.maximum(tg, worst)  # (ng, 2T)
-    ok_here = (Uall <= ok_thr[gi[grp_all]]) & alive_all
+    li = tree.gi[nodes["grp"]]
+    worst = np.full((tree.ng, 2 * tree.T), -np.inf)
+    np.maximum.at(worst, li, np.where(leaf_alive, Uall, -np.inf))
+    ok_thr = np.maximum(tree.tg, worst)  # (ng, 2T)
+    ok_here = (Uall <= ok_thr[li]) & alive_all
+    return _cheapest_cover(par, is_leaf, alive_all, ok_here), ok_thr
+
+
+def _cheapest_cover(par, is_leaf, alive_all, ok_here):
+    """Dynamic programming on the tree: ``sub`` = size of the cheapest cover of a
+    node's children; a node is chosen where it may stand for its subtree and no
+    ancestor was (leaves: where alive).  Pruned nodes need no cover."""
+    Nn, twoT = alive_all.shape
+    pruned = ~alive_all
     BIG = 1 << 40
     sub = np.zeros((Nn, twoT), dtype=np.int64)
     for i in range(Nn - 1, -1, -1):  # children have larger ids than their parent
@@ -742,31 +819,7 @@ def _screen_chunk(groups):
         here = ~dec & alive_all[i] & (is_leaf[i] | (ok_here[i] & (sub[i] >= 1)))
         chosen[i] = here
         decided[i] = dec | here | pruned[i]
-    # the trusted stage uses the same anchors (∂H of the anchor for the others)
-    anc_all = np.concatenate(store["anc"])
-    items = np.nonzero(chosen.any(axis=1))[0]
-    anc = {}
-    for i in items:
-        anc.setdefault(int(anc_all[i]), []).append(int(i))
-    tasks = []
-    for a, its in anc.items():
-        tasks.append({
-            "anc": (lo_all[a].tolist(), hi_all[a].tolist()),
-            "group": int(grp_all[a]), "sample": int(smp_all[a]),
-            "items": [(lo_all[i].tolist(), hi_all[i].tolist(), chosen[i].tolist(),
-                       bool(i == a), Uall[i].tolist()) for i in its],
-            "ok": ok_thr[gi[grp_all[a]]].tolist(),
-        })
-    screen_max = (np.where(chosen, Uall, -np.inf).max(axis=0) if Nn
-                  else np.full(twoT, -np.inf))
-    stats = {"screened": int(Nn), "rounds": rounds, "stage1": int(n_stage1),
-             "cover_nodes": int(len(items)),
-             "cover_per_criterion": chosen.sum(axis=0).tolist(),
-             "ancestors": len(anc), "budget_exhausted": int((used >= budget).sum()),
-             "max_boxes_per_neuron": int(used.max()) if ng else 0,
-             "used": dict(zip(groups.tolist(), used.tolist(), strict=True)),
-             "seconds": time.perf_counter() - t0}
-    return tasks, screen_max, stats
+    return chosen
 
 
 # --------------------------------------------------------------------------
