@@ -829,69 +829,83 @@ def _cheapest_cover(par, is_leaf, alive_all, ok_here):
 def _iv_task(task):
     """Trusted bounds of the cover boxes of one ancestor; exact results."""
     t0 = time.perf_counter()
-    eng = _engine()
-    norm_bounds = eng.norm_bounds  # the engine's own (its values are its number type)
-    X = _CTX["X"]
-    T = X.shape[1]
-    g, j = task["group"], task["sample"]
-    xs = X[j].tolist()
-    u0 = _CTX["U0g"][g].tolist()
-    ru = _CTX["ru_iv"]
-    own = task.get("own", False)
+    ev = _TaskEval(task)
+    T = ev.T
     need_t = [max([t for t in range(T) if it[2][t] or it[2][T + t]], default=-1)
               for it in task["items"]]
-    steps = max(need_t) + 1
-    out = []
-    n_own = n_cheap = 0
-    sts_anc = None
-    n_sub = sum(1 for it in task["items"] if not it[3])
-    if not own and n_sub < MIN_SHARED:
-        own = True  # too few boxes share the ancestor: own third derivatives for each
-    if not own and n_sub:
-        sts_anc = eng.box(task["anc"][0], task["anc"][1], xs, u0, ru, steps)
-        n_own += 1
-    tg = np.maximum(_CTX["tg"], np.asarray(task.get("ok", _CTX["tg"])))
-    for it, tm in zip(task["items"], need_t, strict=True):
+    ev.anchor_states(task, max(need_t) + 1)
+    out = [None if tm < 0 else ev.item(it, tm)
+           for it, tm in zip(task["items"], need_t, strict=True)]
+    return {"group": task["group"], "sample": task["sample"], "results": out,
+            "own": ev.n_own, "cheap": ev.n_cheap, "seconds": time.perf_counter() - t0}
+
+
+class _TaskEval:
+    """The trusted engine on one (neuron, sample) of a task, with the task's ancestor
+    trajectory and the counts of full (``n_own``) and cheap (``n_cheap``) AD runs."""
+
+    def __init__(self, task):
+        self.eng = _engine()
+        self.norm_bounds = self.eng.norm_bounds  # the engine's own (values: its number type)
+        X = _CTX["X"]
+        self.T = X.shape[1]
+        self.xs = X[task["sample"]].tolist()
+        self.u0 = _CTX["U0g"][task["group"]].tolist()
+        self.ru = _CTX["ru_iv"]
+        self.tg = np.maximum(_CTX["tg"], np.asarray(task.get("ok", _CTX["tg"])))
+        self.own = task.get("own", False)
+        self.sts_anc = None
+        self.n_own = self.n_cheap = 0
+
+    def anchor_states(self, task, steps):
+        """The ancestor's full AD trajectory (``steps`` steps), where boxes share it."""
+        n_sub = sum(1 for it in task["items"] if not it[3])
+        if not self.own and n_sub < MIN_SHARED:
+            self.own = True  # too few boxes share the ancestor: own third derivatives for each
+        if not self.own and n_sub:
+            self.sts_anc = self.box(task["anc"][0], task["anc"][1], steps)
+
+    def box(self, lo_, hi_, steps):
+        """Full first-order AD trajectory of a box (own ∂H)."""
+        self.n_own += 1
+        return self.eng.box(lo_, hi_, self.xs, self.u0, self.ru, steps)
+
+    def bounds(self, sts, mask):
+        """Norm bounds of the criteria in ``mask`` (c = t: ‖g_t‖, c = T + t: ‖H_t‖)."""
+        T = self.T
+        res = {}
+        for t in range(T):
+            nl, nb = mask[t], mask[T + t]
+            if not (nl or nb):
+                continue
+            uL, uB = self.norm_bounds(sts[t], nl, nb)
+            if nl:
+                res[t] = uL
+            if nb:
+                res[T + t] = uB
+        return res
+
+    def item(self, it, tm):
+        """Packed trusted bounds of one cover box (live up to step tm) and how they came."""
         lo_, hi_, mask, is_anc, _U = it
-        if tm < 0:
-            out.append(None)
-            continue
-        crit = [c for c in range(2 * T) if mask[c]]
-
-        def bounds(sts, crit=crit, mask=mask):
-            res = {}
-            for t in sorted({c % T for c in crit}):
-                nl, nb = mask[t], mask[T + t]
-                uL, uB = norm_bounds(sts[t], nl, nb)
-                if nl:
-                    res[t] = uL
-                if nb:
-                    res[T + t] = uB
-            return res
-
-        if own or is_anc:
-            if is_anc and sts_anc is not None:
-                sts = sts_anc
-            else:
-                sts = eng.box(lo_, hi_, xs, u0, ru, tm + 1)
-                n_own += 1
-            res = bounds(sts)
+        sts_anc = self.sts_anc
+        if self.own or is_anc:
+            sts = sts_anc if is_anc and sts_anc is not None else self.box(lo_, hi_, tm + 1)
+            res = self.bounds(sts, mask)
             how = "own"
         else:
-            sts = eng.box_from(lo_, hi_, xs, [s.dH for s in sts_anc[:tm + 1]], tm + 1, u0, ru)
-            n_cheap += 1
-            res = bounds(sts)
+            sts = self.eng.box_from(lo_, hi_, self.xs, [s.dH for s in sts_anc[:tm + 1]],
+                                    tm + 1, self.u0, self.ru)
+            self.n_cheap += 1
+            res = self.bounds(sts, mask)
             how = "ancestor"
+            tg = self.tg
             if any(float(v) > tg[c] for c, v in res.items()):
                 # the ancestor's ∂H was too coarse here: own third derivatives
-                sts = eng.box(lo_, hi_, xs, u0, ru, tm + 1)
-                n_own += 1
-                res2 = bounds(sts)
+                res2 = self.bounds(self.box(lo_, hi_, tm + 1), mask)
                 res = {c: min(v, res2[c]) for c, v in res.items()}
                 how = "own"
-        out.append(({c: _mpf_pack(v) for c, v in res.items()}, how))
-    return {"group": g, "sample": j, "results": out, "own": n_own, "cheap": n_cheap,
-            "seconds": time.perf_counter() - t0}
+        return {c: _mpf_pack(v) for c, v in res.items()}, how
 
 
 # --------------------------------------------------------------------------
