@@ -56,6 +56,13 @@ Pipeline
 
 Neuron sets are spread over ``jobs`` processes (screening per chunk of
 neurons, trusted evaluation per anchor); results do not depend on ``jobs``.
+
+The settings (``rel_tol``, ``box_budget``, ``jobs``, ``engine``, ``seed``,
+``lower_samples``) travel as one :class:`.settings.BoundsSettings`, Ω_ρ's width
+and radii as one :class:`.settings.Ball`.  Code layout: one section per
+stage, then the driver :func:`certify_data_constants` with one small function
+per step; screening one chunk of neurons is a :class:`_Tree`, the trusted
+evaluation of one task a :class:`_TaskEval`.
 """
 
 from __future__ import annotations
