@@ -34,8 +34,9 @@ neurons.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -754,8 +755,10 @@ def _stack_g(gw: IA, gu: IA) -> IA:
               np.concatenate([gw.hi[:, None], gu.hi], axis=1))
 
 
-def _H_templates(cf, s1, s2, w, h, xI, g, H, iu, ju):
-    """H_t from the generated templates (works for IA and DualIA inputs)."""
+def _H_templates(st, s1, s2, w, h, xI, g, H):
+    """H_t from the generated templates (works for IA and DualIA inputs); ``st``: the
+    :class:`_StepSettings` of the call (templates ``cf``, uu-block indices ``iu, ju``)."""
+    cf, iu, ju = st.cf, st.iu, st.ju
     gw, gu = g[:, 0], g[:, 1:]
     ww = cf.H_ww(s1, s2, w, h, gw, H[:, 0, 0], ns=np)
     wu = cf.H_wu(s1[:, None], s2[:, None], w[:, None], h[:, None], xI, gw[:, None], gu,
@@ -810,22 +813,36 @@ def vertex_norm_H(A: IA, dH: IA, rho, thresholds=None) -> np.ndarray:
 def screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, **kw):
     """Rigorous upper bounds of ‖g_t‖₂ and ‖H_t‖₂ over boxes (:func:`_screen_bounds`).
 
+    ``kw``: the fields of :class:`ScreenSettings` after ``table`` and ``ru``.
     Overflow to ±inf and the NaN of inf − inf or 0·inf are part of the
     arithmetic here (:func:`_nan_to`, :func:`_zero_nan`), not errors."""
+    s = ScreenSettings(table, ru, **kw)
     with np.errstate(invalid="ignore", over="ignore"):
-        return _screen_bounds(table, X, js, blo, bhi, u0, ru, **kw)
+        return _screen_bounds(X, js, blo, bhi, u0, s)
 
 
-def _screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
-                   thresholds_L=None, thresholds_B=None, vertex: bool = True,
-                   centre: bool = False, dH_sup=None, return_dH: bool = False):
+@dataclass(frozen=True, slots=True)
+class ScreenSettings:
+    """What is fixed across one :func:`screen_bounds` call (see :func:`_screen_bounds`)."""
+
+    table: ActivationTable
+    ru: float  # ≥ the ball radius
+    thresholds_L: object = None  # (T,) or (N, T)
+    thresholds_B: object = None
+    vertex: bool = True
+    centre: bool = False
+    dH_sup: object = None  # (lo, hi) enclosures of ∂H over supersets, (N, T, p, p, p) each
+    return_dH: bool = False
+
+
+def _screen_bounds(X, js, blo, bhi, u0, s: ScreenSettings):
     """Rigorous upper bounds of ‖g_t‖₂ and ‖H_t‖₂ over boxes, for all t.
 
     X: (n, T, d) data; js: (N,) sample index of each item; blo, bhi: (N, 1+d)
     box corners (coordinate 0 is w, then u_1..u_d); u0: (N, d) ball centres
-    and ru a float ≥ the ball radius (s_t = ⟨u, x_t⟩ is intersected with
+    and ``s.ru`` a float ≥ the ball radius (s_t = ⟨u, x_t⟩ is intersected with
     ⟨u0, x_t⟩ ± ru‖x_t‖, for the boxes that hold a point c certainly in the
-    ball: :mod:`certify.trusted.expansion`); ``u0=None`` skips that.  ``dH_sup``: (lo, hi)
+    ball: :mod:`certify.trusted.expansion`); ``u0=None`` skips that.  ``s.dH_sup``: (lo, hi)
     enclosures of ∂H over supersets, computed with the same u0, ru.
 
     Enclosures: naive interval evaluation of the generated templates,
@@ -833,121 +850,185 @@ def _screen_bounds(table: ActivationTable, X, js, blo, bhi, u0, ru, *,
     H (the gradient of H, a third derivative, by interval forward-mode AD
     through the templates).  Norms: min of the plain interval bound and the
     vertex form (:func:`vertex_norm_g`, :func:`vertex_norm_H`).
-    ``thresholds_L``/``thresholds_B`` (T,) or (N, T): the costlier forms are computed only
-    for items whose cheap bound exceeds them.  Returns (UL, UB), each (N, T).
+    ``s.thresholds_L``/``s.thresholds_B`` (T,) or (N, T): the costlier forms are computed
+    only for items whose cheap bound exceeds them.  Returns (UL, UB), each (N, T)
+    (then CL, CB with ``s.centre``, then (∂H lo, ∂H hi) with ``s.return_dH``).
     """
-    cf = _cell()
     X = np.asarray(X, dtype=np.float64)
     js = np.asarray(js)
     blo = np.asarray(blo, dtype=np.float64)
     bhi = np.asarray(bhi, dtype=np.float64)
-    N, p = blo.shape
-    d = p - 1
-    T = X.shape[1]
     u0 = None if u0 is None else np.asarray(u0, float)
-    c, narrow = _expansion(blo, bhi, u0, ru)
-    if dH_sup is not None and u0 is not None and not narrow.all():
+    c, narrow = _expansion(blo, bhi, u0, s.ru)
+    if s.dH_sup is not None and u0 is not None and not narrow.all():
         # ∂H over the superset holds only where it was narrowed: boxes without
         # an expansion point certainly in the ball get their own enclosure
-        return _split_rows(~narrow, table, X, js, blo, bhi, u0, ru, dict(
-            thresholds_L=thresholds_L, thresholds_B=thresholds_B, vertex=vertex,
-            centre=centre, dH_sup=dH_sup, return_dH=return_dH))
-    box = IA(blo, bhi)
-    w = box[:, 0]
-    dB = box - IA(c)  # B − c, outward
-    rho = dB.mag()
-    cw = IA(c[:, 0])
-    S = _s_enclosure(X, js, box[:, 1:], u0, ru, narrow)
-    Sc = _s_enclosure(X, js, IA(c[:, 1:]), None, ru)
-    Xj = X[js]
-    e0 = np.zeros((N, p))
-    e0[:, 0] = 1.0
-    w_d = DualIA(w, IA(e0))
+        return _split_rows(~narrow, X, js, blo, bhi, u0, s)
+    st = _step_settings(s, X, js, blo, bhi, u0, c, narrow)
+    N, p, T = st.N, st.p, X.shape[1]
+    res = _Results(N, T, p, s)
     h = IA(np.zeros(N))
     g = IA(np.zeros((N, p)))
     H = IA(np.zeros((N, p, p)))
     dH = IA(np.zeros((N, p, p, p)))
-    hc = IA(np.zeros(N))
-    gc = IA(np.zeros((N, p)))
-    Hc = IA(np.zeros((N, p, p)))
-    UL = np.empty((N, T))
-    UB = np.empty((N, T))
-    CL = np.empty((N, T)) if centre else None
-    CB = np.empty((N, T)) if centre else None
-    iu, ju = np.triu_indices(d)
-    use_vertex = vertex and p <= VERTEX_MAX_P
-    if return_dH:
-        dH_lo = np.empty((N, T, p, p, p))
-        dH_hi = np.empty((N, T, p, p, p))
+    ctr = _Centre(None, IA(np.zeros(N)), IA(np.zeros((N, p))), IA(np.zeros((N, p, p))))
     for t in range(T):
-        x = Xj[:, t, :]
+        x = st.Xj[:, t, :]
         xI = IA(x)
-        # ---- thin trajectory at the expansion point c
-        zc = cf.z(cw, hc, Sc[:, t], ns=np)
-        C0 = table.enclose(0, zc)
-        C1 = table.enclose(1, zc)
-        C2 = table.enclose(2, zc)
-        gc_new = _stack_g(cf.g_w(C1, cw, hc, gc[:, 0], ns=np),
-                          cf.g_u(C1[:, None], cw[:, None], xI, gc[:, 1:], ns=np))
-        Hc_new = _assemble(p, *_H_templates(cf, C1, C2, cw, hc, xI, gc, Hc, iu, ju), iu, ju,
-                           grad=False)
-        if dH_sup is not None:
-            # ---- cheap form from ∂H over a superset (no box trajectory)
-            dH = IA(dH_sup[0][:, t], dH_sup[1][:, t])
-            H = Hc_new + ia_sum(dH[..., k] * dB[:, None, None, k] for k in range(p))
-            g = gc_new + ia_sum(H[:, :, k] * dB[:, k:k + 1] for k in range(p))
+        ctr = _centre_step(st, xI, st.Sc[:, t], ctr)
+        if s.dH_sup is not None:
+            g, H, dH = _cheap_step(st, s.dH_sup, t, ctr)
         else:
-            h, g, H, dH = _box_step(cf, table, x, xI, w, w_d, h, g, H, dH, S[:, t], dB, zc,
-                                    C0, gc_new, Hc_new, iu, ju, p, N)
-            if return_dH:
-                dH_lo[:, t], dH_hi[:, t] = dH.lo, dH.hi
-        hc, gc, Hc = C0, gc_new, Hc_new
-        # ---- norms
-        uL = up_sqrt(up_sum_sq(g.mag(), -1))
-        tB = None if thresholds_B is None else np.asarray(thresholds_B)[..., t]
-        tL = None if thresholds_L is None else np.asarray(thresholds_L)[..., t]
-        uB = spectral_upper(H, thresholds=tB)
-        if use_vertex:
-            selL = np.isfinite(uL) if tL is None else uL > tL
-            if selL.any():
-                v = vertex_norm_g(gc[selL], H[selL], rho[selL])
-                uL[selL] = np.minimum(uL[selL], v)
-            selB = np.isfinite(uB) if tB is None else uB > tB
-            if selB.any():
-                v = vertex_norm_H(Hc[selB], dH[selB], rho[selB],
-                                  None if tB is None else np.broadcast_to(tB, uB.shape)[selB])
-                uB[selB] = np.minimum(uB[selB], v)
-        UL[:, t] = uL
-        UB[:, t] = uB
-        if centre:
-            gm = 0.5 * gc.lo + 0.5 * gc.hi
-            CL[:, t] = np.sqrt(_rowsum_sq(gm))
-            Hm = 0.5 * Hc.lo + 0.5 * Hc.hi
-            ok = np.all(np.isfinite(Hm), axis=(1, 2))
-            CB[:, t] = 0.0
-            if ok.any():
-                CB[ok, t] = np.max(np.abs(np.linalg.eigvalsh(Hm[ok])), axis=-1)
-    UL[~np.isfinite(UL)] = np.inf
-    UB[~np.isfinite(UB)] = np.inf
-    out = (UL, UB) + ((CL, CB) if centre else ())
-    if return_dH:
-        out = out + ((dH_lo, dH_hi),)
-    return out
+            h, g, H, dH = _box_step(st, x, xI, st.S[:, t], (h, g, H, dH), ctr)
+            res.put_dH(t, dH)
+        res.UL[:, t], res.UB[:, t] = _norms(st, s, t, g, H, dH, ctr.g, ctr.H)
+        if s.centre:
+            res.put_centre(t, ctr.g, ctr.H)
+    return res.out()
 
 
-def _rows(kw, sel, N):
-    """The keyword arguments of :func:`_screen_bounds` restricted to rows ``sel``."""
-    out = dict(kw)
+@dataclass(frozen=True, slots=True)
+class _StepSettings:
+    """What every step of one :func:`_screen_bounds` call reads, built once: the
+    generated templates, the table, and the boxes (w, B − c, ρ = |B − c|, c's w,
+    s_t over B and at c, the items' data)."""
+
+    cf: object
+    table: ActivationTable
+    N: int
+    p: int
+    iu: np.ndarray  # upper-triangle indices of the uu block
+    ju: np.ndarray
+    use_vertex: bool
+    w: IA
+    w_d: DualIA  # w with gradient e_0
+    cw: IA
+    dB: IA  # B − c, outward
+    rho: np.ndarray
+    S: IA  # s_t over the boxes, (N, T)
+    Sc: IA  # s_t at c
+    Xj: np.ndarray  # (N, T, d)
+
+
+def _step_settings(s: ScreenSettings, X, js, blo, bhi, u0, c, narrow) -> _StepSettings:
+    N, p = blo.shape
+    box = IA(blo, bhi)
+    w = box[:, 0]
+    dB = box - IA(c)  # B − c, outward
+    e0 = np.zeros((N, p))
+    e0[:, 0] = 1.0
+    iu, ju = np.triu_indices(p - 1)
+    return _StepSettings(
+        cf=_cell(), table=s.table, N=N, p=p, iu=iu, ju=ju,
+        use_vertex=s.vertex and p <= VERTEX_MAX_P, w=w, w_d=DualIA(w, IA(e0)),
+        cw=IA(c[:, 0]), dB=dB, rho=dB.mag(),
+        S=_s_enclosure(X, js, box[:, 1:], u0, s.ru, narrow),
+        Sc=_s_enclosure(X, js, IA(c[:, 1:]), None, s.ru), Xj=X[js])
+
+
+class _Centre(NamedTuple):
+    """One step of the thin trajectory at the expansion points c."""
+
+    z: IA | None
+    h: IA
+    g: IA
+    H: IA
+
+
+def _centre_step(st: _StepSettings, xI, Sct, prev: _Centre) -> _Centre:
+    """z_t, h_t, g_t, H_t at c from the previous step ``prev``."""
+    cf, table, cw, hc, gc = st.cf, st.table, st.cw, prev.h, prev.g
+    zc = cf.z(cw, hc, Sct, ns=np)
+    C0 = table.enclose(0, zc)
+    C1 = table.enclose(1, zc)
+    C2 = table.enclose(2, zc)
+    gc_new = _stack_g(cf.g_w(C1, cw, hc, gc[:, 0], ns=np),
+                      cf.g_u(C1[:, None], cw[:, None], xI, gc[:, 1:], ns=np))
+    Hc_new = _assemble(st.p, *_H_templates(st, C1, C2, cw, hc, xI, gc, prev.H), st.iu, st.ju,
+                       grad=False)
+    return _Centre(zc, C0, gc_new, Hc_new)
+
+
+def _cheap_step(st: _StepSettings, dH_sup, t, ctr: _Centre):
+    """(g_t, H_t, ∂H_t) over the boxes from ∂H over a superset (no box trajectory)."""
+    dB, p = st.dB, st.p
+    dH = IA(dH_sup[0][:, t], dH_sup[1][:, t])
+    H = ctr.H + ia_sum(dH[..., k] * dB[:, None, None, k] for k in range(p))
+    g = ctr.g + ia_sum(H[:, :, k] * dB[:, k:k + 1] for k in range(p))
+    return g, H, dH
+
+
+def _norms(st: _StepSettings, s: ScreenSettings, t, g, H, dH, gc, Hc):
+    """(uL, uB) (N,): upper bounds of ‖g_t‖₂, ‖H_t‖₂ over the boxes at step t."""
+    uL = up_sqrt(up_sum_sq(g.mag(), -1))
+    tB = None if s.thresholds_B is None else np.asarray(s.thresholds_B)[..., t]
+    tL = None if s.thresholds_L is None else np.asarray(s.thresholds_L)[..., t]
+    uB = spectral_upper(H, thresholds=tB)
+    if st.use_vertex:
+        rho = st.rho
+        selL = np.isfinite(uL) if tL is None else uL > tL
+        if selL.any():
+            v = vertex_norm_g(gc[selL], H[selL], rho[selL])
+            uL[selL] = np.minimum(uL[selL], v)
+        selB = np.isfinite(uB) if tB is None else uB > tB
+        if selB.any():
+            v = vertex_norm_H(Hc[selB], dH[selB], rho[selB],
+                              None if tB is None else np.broadcast_to(tB, uB.shape)[selB])
+            uB[selB] = np.minimum(uB[selB], v)
+    return uL, uB
+
+
+class _Results:
+    """The outputs of one :func:`_screen_bounds` call, filled step by step."""
+
+    __slots__ = ("UL", "UB", "CL", "CB", "dH_lo", "dH_hi")
+
+    def __init__(self, N, T, p, s: ScreenSettings):
+        self.UL = np.empty((N, T))
+        self.UB = np.empty((N, T))
+        self.CL = np.empty((N, T)) if s.centre else None
+        self.CB = np.empty((N, T)) if s.centre else None
+        self.dH_lo = np.empty((N, T, p, p, p)) if s.return_dH else None
+        self.dH_hi = np.empty((N, T, p, p, p)) if s.return_dH else None
+
+    def put_dH(self, t, dH: IA):
+        if self.dH_lo is not None:
+            self.dH_lo[:, t], self.dH_hi[:, t] = dH.lo, dH.hi
+
+    def put_centre(self, t, gc: IA, Hc: IA):
+        """Observed ‖g_t‖₂, ‖H_t‖₂ at the midpoints of the enclosures at c."""
+        gm = 0.5 * gc.lo + 0.5 * gc.hi
+        self.CL[:, t] = np.sqrt(_rowsum_sq(gm))
+        Hm = 0.5 * Hc.lo + 0.5 * Hc.hi
+        ok = np.all(np.isfinite(Hm), axis=(1, 2))
+        self.CB[:, t] = 0.0
+        if ok.any():
+            self.CB[ok, t] = np.max(np.abs(np.linalg.eigvalsh(Hm[ok])), axis=-1)
+
+    def out(self) -> tuple:
+        self.UL[~np.isfinite(self.UL)] = np.inf
+        self.UB[~np.isfinite(self.UB)] = np.inf
+        out = (self.UL, self.UB)
+        if self.CL is not None:
+            out = out + (self.CL, self.CB)
+        if self.dH_lo is not None:
+            out = out + ((self.dH_lo, self.dH_hi),)
+        return out
+
+
+def _rows(s: ScreenSettings, sel, N) -> ScreenSettings:
+    """The settings ``s`` restricted to rows ``sel`` (of N)."""
+    change = {}
     for k in ("thresholds_L", "thresholds_B"):
-        v = kw[k]
+        v = getattr(s, k)
         if v is not None and np.ndim(v) == 2 and np.shape(v)[0] == N:
-            out[k] = np.asarray(v)[sel]
-    if kw["dH_sup"] is not None:
-        out["dH_sup"] = (kw["dH_sup"][0][sel], kw["dH_sup"][1][sel])
-    return out
+            change[k] = np.asarray(v)[sel]
+    if s.dH_sup is not None:
+        change["dH_sup"] = (s.dH_sup[0][sel], s.dH_sup[1][sel])
+    return replace(s, **change)
 
 
-def _split_rows(own, table, X, js, blo, bhi, u0, ru, kw):
+def _split_rows(own, X, js, blo, bhi, u0, s: ScreenSettings):
     """:func:`_screen_bounds` with the rows ``own`` computed without ``dH_sup``."""
     N = len(blo)
     js = np.asarray(js)
@@ -955,11 +1036,10 @@ def _split_rows(own, table, X, js, blo, bhi, u0, ru, kw):
     for sel, cheap in ((np.nonzero(own)[0], False), (np.nonzero(~own)[0], True)):
         if not len(sel):
             continue
-        k = _rows(kw, sel, N)
+        k = _rows(s, sel, N)
         if not cheap:
-            k["dH_sup"] = None
-        parts.append((sel, _screen_bounds(table, X, js[sel], blo[sel], bhi[sel], u0[sel], ru,
-                                          **k)))
+            k = replace(k, dH_sup=None)
+        parts.append((sel, _screen_bounds(X, js[sel], blo[sel], bhi[sel], u0[sel], k)))
     n_out = len(parts[0][1])
     res = []
     for i in range(n_out):
@@ -980,33 +1060,36 @@ def _stack_rows(N, pieces):
     return out
 
 
-def _box_step(cf, table, x, xI, w, w_d, h, g, H, dH, St, dB, zc, C0, gc_new, Hc_new, iu, ju, p,
-              N):
-    """One step over the boxes with first-order AD (values, g, H and ∂H over B)."""
+def _box_step(st: _StepSettings, x, xI, St, state, ctr: _Centre):
+    """One step over the boxes with first-order AD: (h, g, H, ∂H) over B from the
+    previous ``state`` (h, g, H, ∂H) and this step at c (``ctr``)."""
+    cf, table, dB, p, w_d = st.cf, st.table, st.dB, st.p, st.w_d
+    h, g, H, dH = state
     # ---- the box: z with its gradient, then σ^{(k)} over z
-    sgrad = np.zeros((N, p))
+    sgrad = np.zeros((st.N, p))
     sgrad[:, 1:] = x
     z_d = cf.z(w_d, DualIA(h, g), DualIA(St, IA(sgrad)), ns=np)
     dz = z_d.d
-    z = z_d.v.intersect(zc + ia_sum(dz[:, k] * dB[:, k] for k in range(p)))
+    z = z_d.v.intersect(ctr.z + ia_sum(dz[:, k] * dB[:, k] for k in range(p)))
     S0 = table.enclose(0, z)
     S1 = table.enclose(1, z)
     S2 = table.enclose(2, z)
     S3 = table.enclose3(z)
     s1_d = DualIA(S1, _ex(S2) * dz)
     s2_d = DualIA(S2, _ex(S3) * dz)
-    ww, wu, uu = _H_templates(cf, s1_d, s2_d, w_d, DualIA(h, g), xI, DualIA(g, H),
-                              DualIA(H, dH), iu, ju)
-    H_new = _assemble(p, ww.v, wu.v, uu.v, iu, ju, grad=False)
-    dH_new = _assemble(p, ww.d, wu.d, uu.d, iu, ju, grad=True)
+    ww, wu, uu = _H_templates(st, s1_d, s2_d, w_d, DualIA(h, g), xI, DualIA(g, H),
+                              DualIA(H, dH))
+    H_new = _assemble(p, ww.v, wu.v, uu.v, st.iu, st.ju, grad=False)
+    dH_new = _assemble(p, ww.d, wu.d, uu.d, st.iu, st.ju, grad=True)
     # mean value forms about c (each an enclosure; intersections stay enclosures)
-    H_new = H_new.intersect(Hc_new + ia_sum(dH_new[..., k] * dB[:, None, None, k]
-                                            for k in range(p)))
+    H_new = H_new.intersect(ctr.H + ia_sum(dH_new[..., k] * dB[:, None, None, k]
+                                           for k in range(p)))
+    w = st.w
     g_new = _stack_g(cf.g_w(S1, w, h, g[:, 0], ns=np),
                      cf.g_u(S1[:, None], w[:, None], xI, g[:, 1:], ns=np))
-    g_new = g_new.intersect(gc_new + ia_sum(H_new[:, :, k] * dB[:, k:k + 1]
-                                            for k in range(p)))
-    h_new = S0.intersect(C0 + ia_sum(g_new[:, k] * dB[:, k] for k in range(p)))
+    g_new = g_new.intersect(ctr.g + ia_sum(H_new[:, :, k] * dB[:, k:k + 1]
+                                           for k in range(p)))
+    h_new = S0.intersect(ctr.h + ia_sum(g_new[:, k] * dB[:, k] for k in range(p)))
     if (h_new.empty().any() or g_new.empty().any() or H_new.empty().any()):
         raise ArithmeticError("empty intersection of enclosures (unsound arithmetic)")
     return h_new, g_new, H_new, dH_new
