@@ -322,8 +322,17 @@ def _cell():
     return cell_functions()
 
 
-def _H_step(cf, s1, s2, w, h, x, g, H, ns):
+@dataclass(frozen=True, slots=True)
+class _Templates:
+    """The generated cell templates of one number system and their namespace."""
+
+    cf: object
+    ns: object
+
+
+def _H_step(tp: _Templates, s1, s2, w, h, x, g, H):
     """H_t (p×p nested list) from the generated templates (interval or Dual inputs)."""
+    cf, ns = tp.cf, tp.ns
     p = len(g)
     d = p - 1
     out = [[None] * p for _ in range(p)]
@@ -340,7 +349,8 @@ def _H_step(cf, s1, s2, w, h, x, g, H, ns):
     return out
 
 
-def _g_step(cf, s1, w, h, x, g, ns):
+def _g_step(tp: _Templates, s1, w, h, x, g):
+    cf, ns = tp.cf, tp.ns
     return [cf.g_w(s1, w, h, g[0], ns=ns)] + [cf.g_u(s1, w, x[k], g[1 + k], ns=ns)
                                               for k in range(len(g) - 1)]
 
@@ -419,79 +429,116 @@ def _enclose_box(S, box_lo, box_hi, xs, u0, ru, steps, d3):
     applied only with an expansion point c certainly in the ball (then every
     segment from c to a point of box ∩ ball stays where the enclosures hold;
     :mod:`certify.trusted.expansion`)."""
-    cf, cft, ns = S.cf, S.cf_thin, S.ns
-    p = len(box_lo)
-    d = p - 1
+    r = _box_settings(S, box_lo, box_hi, u0, ru, d3)
+    p, zero = r.p, S.zero
     T = len(xs) if steps is None else steps
+    state = (zero, [zero] * p, [[zero] * p for _ in range(p)],
+             [[[zero] * p for _ in range(p)] for _ in range(p)])  # h, g, H, ∂H over B
+    ctr = (None, zero, [zero] * p, [[zero] * p for _ in range(p)])  # z, h, g, H at c
+    out = []
+    for t in range(T):
+        x = [S.num(v) for v in xs[t]]
+        ctr = _centre_step(r, x, ctr)
+        state = _box_step(r, x, _s_over_box(r, x), state, ctr)
+        out.append(StepEnclosure(*state, *ctr[1:]))
+    for st in out:
+        st.rho = r.rho  # type: ignore[attr-defined]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _BoxSettings:
+    """What every step of one :func:`_enclose_box` call reads, built once."""
+
+    S: NumberSystem
+    box: _Templates  # the templates over the box (interval or Dual inputs)
+    thin: _Templates  # the templates at the expansion point c
+    p: int
+    w: object  # [w] of the box
+    U: list  # [u_1], …, [u_d]
+    w_d: object  # w with gradient e_0
+    cI: list  # c, as thin values
+    dB: list  # B − c
+    rho: list  # |B − c|
+    narrow: bool  # s_t intersected with the ball's slabs
+    u0: list | None
+    ru: object
+    d3: object
+
+
+def _box_settings(S, box_lo, box_hi, u0, ru, d3) -> _BoxSettings:
+    p = len(box_lo)
     B = [S.interval(a, b) for a, b in zip(box_lo, box_hi, strict=True)]
     c, narrow = _expansion(S, box_lo, box_hi, u0, ru)
     cI = [S.num(v) for v in c]
     dB = [B[k] - cI[k] for k in range(p)]
-    rho = [S.mag(v) for v in dB]
-    w, U = B[0], B[1:]
-    zero = S.zero
-    D = S.Dual
+    return _BoxSettings(
+        S=S, box=_Templates(S.cf, S.ns), thin=_Templates(S.cf_thin, S.ns), p=p, w=B[0],
+        U=B[1:], w_d=S.Dual(B[0], [S.one] + [S.zero] * (p - 1)), cI=cI, dB=dB,
+        rho=[S.mag(v) for v in dB], narrow=narrow,
+        u0=None if u0 is None else [S.num(v) for v in u0],
+        ru=None if ru is None else S.coerce(ru), d3=d3)
+
+
+def _s_over_box(r: _BoxSettings, x):
+    """s_t = ⟨u, x_t⟩ over the box, intersected with the ball's range where narrowed."""
+    S = r.S
+    s = _dot(r.U, x)
+    if r.narrow:
+        nx = S.sqrt(_dot(x, x))
+        s0 = _dot(r.u0, x)
+        rad = r.ru * nx
+        s = S.isect(s, s0 + S.sym(rad))
+    return s
+
+
+def _centre_step(r: _BoxSettings, x, prev):
+    """(z_t, h_t, g_t, H_t) of the thin trajectory at c, from the previous (…, h, g, H)."""
+    S, tt, cw = r.S, r.thin, r.cI[0]
+    _, hc, gc, Hc = prev
+    zc = tt.cf.z(cw, hc, _dot(r.cI[1:], x), ns=tt.ns)
+    C0 = S.naive(0, zc)
+    C1 = S.naive(1, zc)
+    C2 = S.naive(2, zc)
+    return zc, C0, _g_step(tt, C1, cw, hc, x, gc), _H_step(tt, C1, C2, cw, hc, x, gc, Hc)
+
+
+def _box_step(r: _BoxSettings, x, s, state, ctr):
+    """(h_t, g_t, H_t, ∂H_t) over the box from the previous ``state`` (h, g, H, ∂H),
+    s_t over the box and this step at c (``ctr``: z, h, g, H), each the naive form
+    intersected with the mean value form about c."""
+    S, tb, p, dB = r.S, r.box, r.p, r.dB
+    zero, D = S.zero, S.Dual
     mul = D.mul
-    w_d = D(B[0], [S.one] + [zero] * d)  # w with gradient e_0
-    ru_iv = None if ru is None else S.coerce(ru)
-    u0_iv = None if u0 is None else [S.num(v) for v in u0]
-    h = zero
-    g = [zero] * p
-    H = [[zero] * p for _ in range(p)]
-    dH = [[[zero] * p for _ in range(p)] for _ in range(p)]
-    hc = zero
-    gc = [zero] * p
-    Hc = [[zero] * p for _ in range(p)]
-    out = []
-    for t in range(T):
-        x = [S.num(v) for v in xs[t]]
-        # s_t over the box, intersected with the ball's range
-        s = _dot(U, x)
-        if narrow:
-            nx = S.sqrt(_dot(x, x))
-            s0 = _dot(u0_iv, x)
-            rad = ru_iv * nx
-            s = S.isect(s, s0 + S.sym(rad))
-        sc = _dot(cI[1:], x)
-        # ---- centre (thin) trajectory
-        zc = cft.z(cI[0], hc, sc, ns=ns)
-        C0 = S.naive(0, zc)
-        C1 = S.naive(1, zc)
-        C2 = S.naive(2, zc)
-        gc_n = _g_step(cft, C1, cI[0], hc, x, gc, ns)
-        Hc_n = _H_step(cft, C1, C2, cI[0], hc, x, gc, Hc, ns)
-        # ---- box: z with its gradient
-        h_d = D(h, list(g))
-        s_d = D(s, [zero] + x)
-        z_d = cf.z(w_d, h_d, s_d, ns=ns)
-        z = S.isect(z_d.v, zc + _dot(z_d.d, dB))
-        S0 = S.act(0, z)
-        S1 = S.act(1, z)
-        S2 = S.act(2, z)
-        S3 = S.d3(z, d3)
-        s1_d = D(S1, [mul(S2, v) for v in z_d.d])
-        s2_d = D(S2, [mul(S3, v) for v in z_d.d])
-        g_d = [D(g[a], list(H[a])) for a in range(p)]
-        H_d = [[D(H[a][b], list(dH[a][b])) for b in range(p)] for a in range(p)]
-        Hn_d = _H_step(cf, s1_d, s2_d, w_d, h_d, [D(v) for v in x], g_d, H_d, ns)
-        H_n = [[None] * p for _ in range(p)]
-        dH_n = [[None] * p for _ in range(p)]
-        for a in range(p):
-            for b in range(a, p):
-                e = Hn_d[a][b]
-                grad = e.d if e.d is not None else [zero] * p
-                v = S.isect(e.v, Hc_n[a][b] + _dot(grad, dB))
-                H_n[a][b] = H_n[b][a] = v
-                dH_n[a][b] = dH_n[b][a] = grad
-        g_n = _g_step(cf, S1, w, h, x, g, ns)
-        g_n = [S.isect(g_n[a], gc_n[a] + _dot(H_n[a], dB)) for a in range(p)]
-        h_n = S.isect(S0, C0 + _dot(g_n, dB))
-        h, g, H, dH = h_n, g_n, H_n, dH_n
-        hc, gc, Hc = C0, gc_n, Hc_n
-        out.append(StepEnclosure(h, g, H, dH, hc, gc, Hc))
-    for st in out:
-        st.rho = rho  # type: ignore[attr-defined]
-    return out
+    h, g, H, dH = state
+    zc, C0, gc_n, Hc_n = ctr
+    # ---- box: z with its gradient
+    h_d = D(h, list(g))
+    s_d = D(s, [zero] + x)
+    z_d = tb.cf.z(r.w_d, h_d, s_d, ns=tb.ns)
+    z = S.isect(z_d.v, zc + _dot(z_d.d, dB))
+    S0 = S.act(0, z)
+    S1 = S.act(1, z)
+    S2 = S.act(2, z)
+    S3 = S.d3(z, r.d3)
+    s1_d = D(S1, [mul(S2, v) for v in z_d.d])
+    s2_d = D(S2, [mul(S3, v) for v in z_d.d])
+    g_d = [D(g[a], list(H[a])) for a in range(p)]
+    H_d = [[D(H[a][b], list(dH[a][b])) for b in range(p)] for a in range(p)]
+    Hn_d = _H_step(tb, s1_d, s2_d, r.w_d, h_d, [D(v) for v in x], g_d, H_d)
+    H_n = [[None] * p for _ in range(p)]
+    dH_n = [[None] * p for _ in range(p)]
+    for a in range(p):
+        for b in range(a, p):
+            e = Hn_d[a][b]
+            grad = e.d if e.d is not None else [zero] * p
+            v = S.isect(e.v, Hc_n[a][b] + _dot(grad, dB))
+            H_n[a][b] = H_n[b][a] = v
+            dH_n[a][b] = dH_n[b][a] = grad
+    g_n = _g_step(tb, S1, r.w, h, x, g)
+    g_n = [S.isect(g_n[a], gc_n[a] + _dot(H_n[a], dB)) for a in range(p)]
+    h_n = S.isect(S0, C0 + _dot(g_n, dB))
+    return h_n, g_n, H_n, dH_n
 
 
 def enclose_box_from(enc, box_lo, box_hi, xs, dH_sup, steps=None, u0=None, ru=None):
@@ -543,7 +590,8 @@ def enclose_point(enc, theta, xs, steps=None):
 
 
 def _enclose_point(S, theta, xs, steps):
-    cf, ns = S.cf_thin, S.ns
+    tp = _Templates(S.cf_thin, S.ns)
+    cf, ns = tp.cf, tp.ns
     p = len(theta)
     T = len(xs) if steps is None else steps
     th = [S.num(v) for v in theta]
@@ -558,8 +606,8 @@ def _enclose_point(S, theta, xs, steps):
         S0 = S.naive(0, z)
         S1 = S.naive(1, z)
         S2 = S.naive(2, z)
-        g_n = _g_step(cf, S1, th[0], h, x, g, ns)
-        H_n = _H_step(cf, S1, S2, th[0], h, x, g, H, ns)
+        g_n = _g_step(tp, S1, th[0], h, x, g)
+        H_n = _H_step(tp, S1, S2, th[0], h, x, g, H)
         h, g, H = S0, g_n, H_n
         out.append(StepEnclosure(h, g, H, None))
     return out
