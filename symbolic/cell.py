@@ -49,6 +49,16 @@ class Template:
 @lru_cache(maxsize=1)
 def derive() -> dict[str, Template]:
     """Derive every per-neuron update template.  Cached; about 0.3 s."""
+    c = _Cell.build()
+    out = _Derived(c.S)
+    _sensitivity_templates(c, out)
+    _jvp_template(c, out)
+    _reverse_templates(c, out)
+    return dict(out)
+
+
+def _sigmas():
+    """σ, σ', σ'' as abstract sympy functions (d/dz σ = σ', d/dz σ' = σ'')."""
     import sympy as sp
 
     class sigma2(sp.Function):  # σ'' (its own derivative never appears in H)
@@ -66,17 +76,69 @@ def derive() -> dict[str, Template]:
         def fdiff(self, argindex=1):
             return sigma1(self.args[0])
 
-    w, u1, u2, x1, x2 = sp.symbols("w u1 u2 x1 x2", real=True)
-    theta = (w, u1, u2)
-    hp = sp.Function("hprev")(*theta)  # h_{t-1}(θ), unknown
-    z = w * hp + u1 * x1 + u2 * x2  # the cell's pre-activation (THEORY §1)
-    h = sigma(z)
+    return sigma, sigma1, sigma2
 
-    # names of the symbols the templates are written in
-    S = {n: sp.Symbol(n, real=True) for n in (
-        "s0", "s1", "s2", "hprev", "x", "xa", "xb", "gw", "gu", "gua", "gub",
-        "Hww", "Hwu", "Huu", "w", "vw", "vu", "jprev", "s", "lam")}
-    coord_name = {w: "w", u1: "u1", u2: "u2"}
+
+#: names of the symbols the templates are written in
+_NAMES = ("s0", "s1", "s2", "hprev", "x", "xa", "xb", "gw", "gu", "gua", "gub", "Hww", "Hwu",
+          "Huu", "w", "vw", "vu", "jprev", "s", "lam", "vx", "cot", "pnext")
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """The cell in sympy (THEORY §1) for a neuron with d = 2, and the template symbols ``S``."""
+
+    sigma: type
+    sigma1: type
+    sigma2: type
+    w: object
+    u1: object
+    u2: object
+    x1: object
+    x2: object
+    hp: object  # h_{t-1}(θ), unknown
+    z: object  # the pre-activation
+    S: dict
+
+    @staticmethod
+    def build() -> _Cell:
+        import sympy as sp
+
+        sigma, sigma1, sigma2 = _sigmas()
+        w, u1, u2, x1, x2 = sp.symbols("w u1 u2 x1 x2", real=True)
+        hp = sp.Function("hprev")(w, u1, u2)  # h_{t-1}(θ), unknown
+        z = w * hp + u1 * x1 + u2 * x2  # the cell's pre-activation (THEORY §1)
+        S = {n: sp.Symbol(n, real=True) for n in _NAMES}
+        return _Cell(sigma, sigma1, sigma2, w, u1, u2, x1, x2, hp, z, S)
+
+
+class _Derived(dict):
+    """The templates by name, in the order derived."""
+
+    def __init__(self, S: dict):
+        super().__init__()
+        self.S = S
+
+    def add(self, name, args, expr, expand=True):
+        import sympy as sp
+
+        if expand:
+            expr = sp.expand(expr)
+        leftover = expr.free_symbols - {self.S[a] for a in args}
+        if leftover:  # a template may only use the symbols it declares
+            raise AssertionError(f"template {name}: unexpected symbols {leftover}")
+        self[name] = Template(name, tuple(args), expr)
+
+
+def _derivatives(c: _Cell):
+    """(g, H): ∇_θ h_t by coordinate and ∇²_θ h_t by pair of coordinates, in the
+    symbols g_*, H_* (the derivatives of h_{t-1}), s0..s2 and hprev."""
+    import sympy as sp
+
+    S, hp, z = c.S, c.hp, c.z
+    theta = (c.w, c.u1, c.u2)
+    h = c.sigma(z)
+    coord_name = {c.w: "w", c.u1: "u1", c.u2: "u2"}
     sub_first = {sp.Derivative(hp, p): sp.Symbol(f"g_{coord_name[p]}", real=True) for p in theta}
     sub_second = {}
     for i, p in enumerate(theta):
@@ -84,7 +146,7 @@ def derive() -> dict[str, Template]:
             key = sp.Symbol(f"H_{coord_name[p]}{coord_name[q]}", real=True)
             sub_second[sp.Derivative(hp, p, q)] = key
             sub_second[sp.Derivative(hp, q, p)] = key
-    sub_sig = {sigma(z): S["s0"], sigma1(z): S["s1"], sigma2(z): S["s2"]}
+    sub_sig = {c.sigma(z): S["s0"], c.sigma1(z): S["s1"], c.sigma2(z): S["s2"]}
 
     def flat(e):
         e = e.subs(sub_second).subs(sub_first).subs(sub_sig)
@@ -92,20 +154,19 @@ def derive() -> dict[str, Template]:
 
     g = {coord_name[p]: flat(sp.diff(h, p)) for p in theta}
     Hm = {(coord_name[p], coord_name[q]): flat(sp.diff(h, p, q)) for p in theta for q in theta}
+    return g, Hm
 
+
+def _sensitivity_templates(c: _Cell, out: _Derived):
+    """z, g_w, g_u, H_ww, H_wu, H_uu, with the derivation's sanity checks."""
+    import sympy as sp
+
+    S, w, u1, u2, x1, x2 = c.S, c.w, c.u1, c.u2, c.x1, c.x2
+    g, Hm = _derivatives(c)
     G = lambda n: sp.Symbol(f"g_{n}", real=True)  # noqa: E731
     Hs = lambda n: sp.Symbol(f"H_{n}", real=True)  # noqa: E731
-    out: dict[str, Template] = {}
-
-    def add(name, args, expr, expand=True):
-        if expand:
-            expr = sp.expand(expr)
-        leftover = expr.free_symbols - {S[a] for a in args}
-        if leftover:  # a template may only use the symbols it declares
-            raise AssertionError(f"template {name}: unexpected symbols {leftover}")
-        out[name] = Template(name, tuple(args), expr)
-
-    add("z", ("w", "hprev", "s"), (z.subs(hp, S["hprev"]) - u1 * x1 - u2 * x2) + S["s"])
+    add = out.add
+    add("z", ("w", "hprev", "s"), (c.z.subs(c.hp, S["hprev"]) - u1 * x1 - u2 * x2) + S["s"])
     add("g_w", ("s1", "w", "hprev", "gw"), g["w"].subs({G("w"): S["gw"], w: S["w"]}))
     add("g_u", ("s1", "w", "x", "gu"),
         g["u1"].subs({G("u1"): S["gu"], x1: S["x"], w: S["w"]}))
@@ -127,42 +188,50 @@ def derive() -> dict[str, Template]:
     if sp.expand(Hm[("w", "u1")] - Hm[("u1", "w")]) != 0:
         raise AssertionError("derived Hessian is not symmetric")
 
-    # directional derivative j_t = ⟨g_t, v⟩ along a constant direction v = (vw, vu)
+
+def _jvp_template(c: _Cell, out: _Derived):
+    """jvp: the directional derivative j_t = ⟨g_t, v⟩ along a constant direction v = (vw, vu)."""
+    import sympy as sp
+
+    S, w, u1, x1 = c.S, c.w, c.u1, c.x1
     eps = sp.Symbol("eps", real=True)
     jp = sp.Function("hdir")(eps)  # h_{t-1} along the ray θ + ε v
     zr = (w + eps * S["vw"]) * jp + (u1 + eps * S["vu"]) * x1
-    jv = sp.diff(sigma(zr), eps).subs(eps, 0)
+    jv = sp.diff(c.sigma(zr), eps).subs(eps, 0)
     jv = jv.subs(sp.Subs(sp.Derivative(jp, eps), eps, 0), S["jprev"])
     jv = jv.subs(sp.Derivative(jp.subs(eps, 0), eps), S["jprev"]).subs(jp.subs(eps, 0), S["hprev"])
-    jv = jv.subs({sigma1(w * S["hprev"] + u1 * x1): S["s1"]})
+    jv = jv.subs({c.sigma1(w * S["hprev"] + u1 * x1): S["s1"]})
     # ⟨v_u, x⟩ over all coordinates: the single-coordinate term is linear in vu·x,
     # so it stands for the inner product (renamed ``vx``)
-    jv = sp.expand(jv).subs(S["vu"] * x1, sp.Symbol("vx", real=True))
-    S["vx"] = sp.Symbol("vx", real=True)
-    add("jvp", ("s1", "w", "hprev", "vw", "vx", "jprev"), jv.subs(w, S["w"]))
+    jv = sp.expand(jv).subs(S["vu"] * x1, S["vx"])
+    out.add("jvp", ("s1", "w", "hprev", "vw", "vx", "jprev"), jv.subs(w, S["w"]))
 
+
+def _reverse_templates(c: _Cell, out: _Derived):
+    """Reverse mode: the local partials dh_*, dz_* and one backward step adj_z."""
+    import sympy as sp
+
+    S = c.S
     # local partials for reverse mode: h_t = σ(w h_{t-1} + s)
-    hq = sigma(S["w"] * S["hprev"] + S["s"])
+    hq = c.sigma(S["w"] * S["hprev"] + S["s"])
     for name, var in (("dh_dhprev", "hprev"), ("dh_dw", "w"), ("dh_ds", "s")):
-        d = sp.diff(hq, S[var]).subs(sigma1(S["w"] * S["hprev"] + S["s"]), S["s1"])
-        add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
+        d = sp.diff(hq, S[var]).subs(c.sigma1(S["w"] * S["hprev"] + S["s"]), S["s1"])
+        out.add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
 
     # local partials of the pre-activation z_t = w h_{t-1} + s (the z template)
     zq = out["z"].expr
     for name, var in (("dz_dhprev", "hprev"), ("dz_dw", "w"), ("dz_ds", "s")):
         d = sp.diff(zq, S[var])
-        add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
+        out.add(name, tuple(sorted(str(a) for a in d.free_symbols)), d)
 
     # one reverse-mode step through z: L(z_t) = cot·h_t + pnext·z_{t+1}, with
     # h_t = σ(z_t) and z_{t+1} the z template at h_{t-1} := h_t; p_t = dL/dz_t.
     # Kept factored (s1·(…)): one product by σ' per element.
     zt = sp.Symbol("zt", real=True)
-    cot, pnext = sp.Symbol("cot", real=True), sp.Symbol("pnext", real=True)
-    S["cot"], S["pnext"] = cot, pnext
-    L = cot * sigma(zt) + pnext * zq.subs(S["hprev"], sigma(zt))
-    adj = sp.diff(L, zt).subs(sigma1(zt), S["s1"])
-    add("adj_z", ("s1", "w", "pnext", "cot"), sp.factor(adj), expand=False)
-    return out
+    cot, pnext = S["cot"], S["pnext"]
+    L = cot * c.sigma(zt) + pnext * zq.subs(S["hprev"], c.sigma(zt))
+    adj = sp.diff(L, zt).subs(c.sigma1(zt), S["s1"])
+    out.add("adj_z", ("s1", "w", "pnext", "cot"), sp.factor(adj), expand=False)
 
 
 def structure():
