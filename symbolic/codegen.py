@@ -72,67 +72,78 @@ def _code_key() -> str:
 
 
 def _printer(world: str):
+    """A sympy code printer for ``world`` ("array" or "interval"; see the module docstring)."""
     from sympy.printing.pycode import PythonCodePrinter
 
-    class Printer(PythonCodePrinter):
-        def _module_format(self, fqn, register=True):
-            return "ns." + fqn.split(".")[-1]
-
-        def _print_Rational(self, e):
-            if world == "interval":
-                return f"(ns.mpf({e.p})/{e.q})"
-            return f"({e.p}/{e.q})"
-
-        def _print_Half(self, e):
-            return self._print_Rational(e)
-
-        def _print_Pi(self, e):
-            return "ns.pi"
-
-        def _print_Pow(self, e, rational=False):
-            # x**(p/2) → sqrt(x)**p: only integer powers and sqrt are trusted
-            if world == "interval" and e.exp.is_Rational and e.exp.q == 2:
-                return f"ns.sqrt({self._print(e.base)})**({e.exp.p})"
-            return super()._print_Pow(e, rational=rational)
-
-        def _print_Float(self, e):  # pragma: no cover - inputs are rationalized
-            raise TypeError("floating-point constant in an expression to generate")
-
-        # array_form's tanh: array-API sign, abs and elementwise minimum / maximum
-        def _print_sign(self, e):
-            if world != "array":
-                return super()._print_sign(e)
-            return f"ns.sign({self._print(e.args[0])})"
-
-        def _print_Abs(self, e):
-            if world != "array":
-                return super()._print_Abs(e)
-            return f"ns.abs({self._print(e.args[0])})"
-
-        def _print_CopySign(self, e):
-            if world != "array":  # pragma: no cover - only array_form builds CopySign
-                raise TypeError("CopySign outside the array world")
-            return f"ns.copysign({self._print(e.args[0])}, {self._print(e.args[1])})"
-
-        def _print_Min(self, e):
-            if world != "array":
-                return super()._print_Min(e)
-            return self._print_lattice(e, "minimum")
-
-        def _print_Max(self, e):
-            if world != "array":
-                return super()._print_Max(e)
-            return self._print_lattice(e, "maximum")
-
-        def _print_lattice(self, e, fn):
-            args = sorted(e.args, key=lambda a: a.is_Number)  # arrays first, numbers last
-            out = self._print(args[0])
-            for a in args[1:]:
-                b = f"{float(a)!r}" if a.is_Number else self._print(a)
-                out = f"ns.{fn}({out}, {b})"
-            return out
+    class Printer(_WorldRules, PythonCodePrinter):
+        _world = world
 
     return Printer({"standard": "python3"})
+
+
+class _WorldRules:
+    """The printing rules of :func:`_printer`, mixed in before sympy's
+    ``PythonCodePrinter`` (which this module imports only when printing);
+    ``_world`` is set by the subclass."""
+
+    _world = "array"
+
+    def _module_format(self, fqn, register=True):
+        return "ns." + fqn.split(".")[-1]
+
+    def _print_Rational(self, e):
+        if self._world == "interval":
+            return f"(ns.mpf({e.p})/{e.q})"
+        return f"({e.p}/{e.q})"
+
+    def _print_Half(self, e):
+        return self._print_Rational(e)
+
+    def _print_Pi(self, e):
+        return "ns.pi"
+
+    def _print_Pow(self, e, rational=False):
+        # x**(p/2) → sqrt(x)**p: only integer powers and sqrt are trusted
+        if self._world == "interval" and e.exp.is_Rational and e.exp.q == 2:
+            return f"ns.sqrt({self._print(e.base)})**({e.exp.p})"
+        return super()._print_Pow(e, rational=rational)
+
+    def _print_Float(self, e):  # pragma: no cover - inputs are rationalized
+        raise TypeError("floating-point constant in an expression to generate")
+
+    # array_form's tanh: array-API sign, abs and elementwise minimum / maximum
+    def _print_sign(self, e):
+        if self._world != "array":
+            return super()._print_sign(e)
+        return f"ns.sign({self._print(e.args[0])})"
+
+    def _print_Abs(self, e):
+        if self._world != "array":
+            return super()._print_Abs(e)
+        return f"ns.abs({self._print(e.args[0])})"
+
+    def _print_CopySign(self, e):
+        if self._world != "array":  # pragma: no cover - only array_form builds CopySign
+            raise TypeError("CopySign outside the array world")
+        return f"ns.copysign({self._print(e.args[0])}, {self._print(e.args[1])})"
+
+    def _print_Min(self, e):
+        if self._world != "array":
+            return super()._print_Min(e)
+        return self._print_lattice(e, "minimum")
+
+    def _print_Max(self, e):
+        if self._world != "array":
+            return super()._print_Max(e)
+        return self._print_lattice(e, "maximum")
+
+    def _print_lattice(self, e, fn):
+        args = sorted(e.args, key=lambda a: a.is_Number)  # arrays first, numbers last
+        out = self._print(args[0])
+        for a in args[1:]:
+            b = f"{float(a)!r}" if a.is_Number else self._print(a)
+            out = f"ns.{fn}({out}, {b})"
+        return out
 
 
 def emit(name: str, args: tuple[str, ...], expr, world: str, *, share: bool = False) -> str:
