@@ -876,11 +876,11 @@ def _screen_bounds(X, js, blo, bhi, u0, s: ScreenSettings):
         x = st.Xj[:, t, :]
         xI = IA(x)
         ctr = _centre_step(st, xI, st.Sc[:, t], ctr)
-        if s.dH_sup is not None:
+        if s.dH_sup is not None:  # dH: the superset's ∂H, an enclosure over the box too
             g, H, dH = _cheap_step(st, s.dH_sup, t, ctr)
         else:
             h, g, H, dH = _box_step(st, x, xI, st.S[:, t], (h, g, H, dH), ctr)
-            res.put_dH(t, dH)
+        res.put_dH(t, dH)
         res.UL[:, t], res.UB[:, t] = _norms(st, s, t, g, H, dH, ctr.g, ctr.H)
         if s.centre:
             res.put_centre(t, ctr.g, ctr.H)

@@ -257,6 +257,11 @@ def test_screen_bounds_dominate_point_values(case):
     nL, nB = point_values(am, X, np.zeros(200, int), pts)
     assert np.all(UL2[0] >= nL.max(axis=0) * (1 - 1e-12))
     assert np.all(UB2[0] >= nB.max(axis=0) * (1 - 1e-12))
+    # asking for ∂H on the cheap form returns the superset's, never unfilled memory
+    UL3, UB3, (elo, ehi) = screen_bounds(tab, X, [0], a[None], b[None], None, 0.0,
+                                         dH_sup=(dlo, dhi), return_dH=True)
+    assert np.array_equal(UL3, UL2) and np.array_equal(UB3, UB2)
+    assert np.array_equal(elo, dlo) and np.array_equal(ehi, dhi)
 
 
 def test_screening_agrees_with_trusted_engine(tanh_engine):
