@@ -20,8 +20,9 @@ a needed bound is not finite or could not be established (a data-specific bound
 that is not finite, a box budget spent before a finite bound) or if *any*
 iterate was not checked (no finite constant for its ball, non-finite values,
 or an allowance not small against the loss terms: the resolution rule of
-:mod:`certify.train.executor`); the reasons then count the unchecked iterates per
-reason.  ``pass`` otherwise: never on a bound that was not established.
+:mod:`certify.train.executor`; the reasons then count the unchecked iterates per
+reason), or if the gradient check was inconclusive or skipped at a point (the
+executor's gradient not confirmed).  ``pass`` otherwise: never on a bound that was not established.
 """
 
 from __future__ import annotations
@@ -238,8 +239,8 @@ def _rigor() -> dict:
 def _executor_checks(res, case, beta_drift) -> tuple[list[str], list[str]]:
     """(failures, not established) of the executor's run: the run is the case's, its record
     is consistent, no drift violation, projected GD stayed in Ω_ρ, the gradient agrees
-    with central differences; every iterate checked (else ``unknown``, with the counts
-    per reason)."""
+    with central differences; every iterate checked and the gradient confirmed (else
+    ``unknown``, with the counts per reason)."""
     failed = _audit_record(res, case)
     if res.beta_case is not None and not np.array_equal(res.beta_case, beta_drift):
         failed.append("executor used β_t of Ω_ρ other than the certified drift β_t "
@@ -257,8 +258,21 @@ def _executor_checks(res, case, beta_drift) -> tuple[list[str], list[str]]:
         failed.append("executor gradient disagrees with central differences of the loss at "
                       + ", ".join(f"k={p['k']} (relative error {p['rel_err']:.3g})"
                                   for p in bad))
+    unsure = _gradient_not_confirmed(res.gradient_check)
     text = res.not_checked_text()
-    return failed, ([text] if text else [])
+    return failed, ([text] if text else []) + unsure
+
+
+def _gradient_not_confirmed(check: dict) -> list[str]:
+    """``unknown`` when the executor's gradient was not confirmed at some point: without
+    that, the iterates checked may not be gradient descent at all (a pass needs it)."""
+    unsure = [p for p in check.get("points", []) if p["status"] in ("inconclusive", "skipped")]
+    if not unsure:
+        return []
+    why = {"inconclusive": "the two central-difference estimates disagree by more than 1%",
+           "skipped": "zero or non-finite gradient"}
+    return ["executor gradient not confirmed by central differences at "
+            + ", ".join(f"k={p['k']} ({p['status']}: {why[p['status']]})" for p in unsure)]
 
 
 def _audit_record(res, case) -> list[str]:

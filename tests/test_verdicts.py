@@ -85,6 +85,23 @@ def test_small_step_passes_and_states_the_rule(tmp_path):
     assert [p["k"] for p in cert["executor"]["gradient_check"]["points"]] == [0, 9]
 
 
+@pytest.mark.parametrize("status", ["inconclusive", "skipped"])
+def test_unconfirmed_gradient_is_unknown_not_pass(tmp_path, monkeypatch, status):
+    """A gradient check that could not decide (the difference estimates disagree, or no
+    gradient to compare) does not confirm that the run was gradient descent: unknown."""
+    orig = executor._gradient_check
+
+    def unsure(*a, **k):
+        return orig(*a, **k) | {"status": status}
+
+    monkeypatch.setattr(executor, "_gradient_check", unsure)
+    cert = certify(tmp_path, eta="0.05", T=3)
+    assert cert["verdict"] == "unknown", cert["reasons"]
+    assert cert["executor"]["drift"]["checked"] == 10
+    line = next(r for r in cert["reasons"] if r.startswith("executor gradient not confirmed"))
+    assert f"k=0 ({status}: " in line and f"k=9 ({status}: " in line
+
+
 def _nonfinite_beta(t):
     orig = data_constants.certify_data_constants
 
