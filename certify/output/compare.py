@@ -31,6 +31,8 @@ field                                     regression                  tolerance
 ``executor.exit_time``                    earlier exit from Ω_ρ (or   none
                                           an exit where base had
                                           none)
+``executor.gradient_check.status``        worse: ok → inconclusive /  none
+                                          skipped → mismatch
 ``timings`` (sum)                         above ``DEFAULT_SLOWDOWN``  and above ``MIN_SECONDS``
                                           × base
 a case of the base folder                 missing from the new one    none
@@ -76,6 +78,7 @@ OBSERVED_HIGHER_WORSE = ("executor.avg_loss", "executor.final_loss",
                          "executor.apriori.bound", "executor.drift.fp_allowance.max")
 FP_VALUES = "executor.drift.fp_allowance.values"
 VERDICT_RANK = {"fail": 0, "unknown": 1, "pass": 2}
+GRADIENT_RANK = {"mismatch": 0, "inconclusive": 1, "skipped": 1, "ok": 2}
 
 
 def _at(doc, path: str):
@@ -184,7 +187,8 @@ def _new_indices(base, new, path: str) -> list[int]:
 
 
 def _checks(base, new) -> list[str]:
-    """Verdict, drift violations and coverage, a-priori bound, exit time (no tolerance)."""
+    """Verdict, drift violations and coverage, a-priori bound, exit time, gradient check (no
+    tolerance)."""
     out = []
     bv, nv = base.get("verdict"), new.get("verdict")
     if bv in VERDICT_RANK and VERDICT_RANK.get(nv, -1) < VERDICT_RANK[bv]:
@@ -206,6 +210,10 @@ def _checks(base, new) -> list[str]:
     be, ne = _at(base, "executor.exit_time"), _at(new, "executor.exit_time")
     if isinstance(ne, int) and (be is None or (isinstance(be, int) and ne < be)):
         out.append(f"executor.exit_time: iterates leave Ω_ρ earlier: {be} -> {ne}")
+    path = "executor.gradient_check.status"
+    bg, ng = _at(base, path), _at(new, path)
+    if bg in GRADIENT_RANK and GRADIENT_RANK.get(ng, -1) < GRADIENT_RANK[bg]:
+        out.append(f"{path}: gradient check worse: {bg} -> {ng}")
     return out
 
 

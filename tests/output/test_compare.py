@@ -83,6 +83,9 @@ OTHER = [
     ("executor.apriori.holds", False, "executor.apriori.holds"),
     ("executor.apriori.applicable", False, "executor.apriori.applicable"),
     ("executor.exit_time", 5, "executor.exit_time"),
+    ("executor.gradient_check.status", "inconclusive", "gradient check worse: ok -> incon"),
+    ("executor.gradient_check.status", "mismatch", "gradient check worse: ok -> mismatch"),
+    ("executor.gradient_check.status", None, "gradient check worse: ok -> None"),
     ("constants.closed_form.L", lambda v: v[:-1], "constants.closed_form.L at t=7"),
     ("timings", lambda v: {k: x * 10 + 10 for k, x in v.items()}, "slowdown"),
 ]
