@@ -326,3 +326,17 @@ def test_reports_of_huge_values_print_no_warning(tmp_path):
     assert cert["verdict"] == "unknown"
     write_report(cert, tmp_path / "out")
     assert (tmp_path / "out" / "big.md").exists()
+
+
+def test_report_into_a_folder_whose_index_is_a_folder_is_a_one_line_error(tmp_path, capsys):
+    """``report DIR`` checks where it writes before drawing anything: no traceback, exit 2,
+    no figure left behind."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "cases" / "baselines" / "tanh-gd-exit.json"
+    shutil.copy(src, tmp_path / src.name)
+    (tmp_path / "index.md").mkdir()
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "index.md: is a folder, not a file" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.md", src.name]

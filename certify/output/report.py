@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .certificate import write_atomic
+from .certificate import check_out_dir, write_atomic
 
 
 def _num(v):
@@ -376,6 +376,9 @@ def write_index(folder: Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"report: {folder}: not a folder of certificates")
+    check_out_dir(folder, "report")  # before drawing anything: writable, one-line error
+    if (folder / "index.md").is_dir():
+        raise UserError(f"report: {folder / 'index.md'}: is a folder, not a file")
     rows = []
     certs = []
     for f in sorted(folder.glob("*.json")):
@@ -397,7 +400,11 @@ def write_index(folder: Path) -> Path:
                     f"| {tot:.1f} |")
     if not rows:
         raise UserError(f"report: {folder}: no certificates (*.json) found")
-    cutoff = _cutoff_plot(certs, folder)
+    try:
+        cutoff = _cutoff_plot(certs, folder)
+    except OSError as exc:
+        raise UserError(f"report: {folder}: cannot write the figure ({exc.strerror or exc})") \
+            from None
     text = "\n".join([
         "# Certificates", "",
         *([f"![closed-form constants of every case]({cutoff})", "",
@@ -408,5 +415,8 @@ def write_index(folder: Path) -> Path:
         "a-priori bound / observed | max certified/closed-form | seconds |",
         "|---|---|---|---|---|---|---|---|---|", *rows, ""])
     path = folder / "index.md"
-    write_atomic(path, text)
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise UserError(f"report: {path}: cannot write ({exc.strerror or exc})") from None
     return path
