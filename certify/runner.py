@@ -382,7 +382,8 @@ def _certify_data_specific(case, act, a_m, *, jobs, engine, progress):
         alpha_m=a_m, T=case.data.X.shape[1],
         settings=BoundsSettings(rel_tol=c.rel_tol, box_budget=c.box_budget, jobs=jobs,
                                 engine=engine, seed=case.init_spec.seed,
-                                lower_samples=c.lower_samples),
+                                lower_samples=c.lower_samples,
+                                memory_cap_mb=c.memory_cap_mb),
         progress=(progress.substage if progress is not None else None))
 
 
@@ -391,7 +392,8 @@ def _data_specific(dc, closed: _ClosedForm, X, act, found: _Findings) -> _DataSp
     constants: certified where finite, else the closed form (and ``unknown``)."""
     dj = dc.to_json()
     certified = {k: dj[k] for k in ("engine", "screen_engine", "norm_method", "argmax",
-                                    "boxes", "budget_exhausted", "settings", "notes")}
+                                    "boxes", "budget_exhausted", "settings", "notes",
+                                    "tightness")}
     certified = {"L": dj["certified"]["L"], "beta": dj["certified"]["beta"]} | certified
     failed, not_finite = _split_data_checks(dc.checks())
     found.failed += failed

@@ -131,6 +131,7 @@ class DataConstants:
     settings: dict
     budget_exhausted: bool = False
     notes: tuple = field(default_factory=tuple)
+    tightness: dict = field(default_factory=dict)
 
     @property
     def t(self) -> list[int]:
@@ -203,6 +204,7 @@ class DataConstants:
             "settings": dict(self.settings),
             "budget_exhausted": bool(self.budget_exhausted),
             "notes": list(self.notes),
+            "tightness": dict(self.tightness),
             "checks": self.checks(),
         }
 
@@ -535,10 +537,11 @@ def _bucket_steps(steps, T):
     return np.minimum(up, T)
 
 
-def _screen_chunk(groups):
-    """Branch and bound for the neuron groups ``groups``; returns the cover tasks."""
+def _screen_chunk(chunk):
+    """Branch and bound for one chunk (neuron groups, samples or None: all); returns
+    the cover tasks, the max screened bound and the chunk's statistics."""
     t0 = time.perf_counter()
-    tree = _Tree(groups)
+    tree = _Tree(*chunk)
     tree.add_roots()
     rounds = tree.refine_to_target()
     n_stage1 = tree.count
@@ -557,6 +560,8 @@ def _screen_chunk(groups):
              "ancestors": len(anc), "budget_exhausted": int((used >= budget).sum()),
              "max_boxes_per_neuron": int(used.max()) if ng else 0,
              "used": dict(zip(tree.groups.tolist(), used.tolist(), strict=True)),
+             "stalled": tree.groups[tree.stalled].tolist(),
+             "memory_stopped": tree.memory_stopped,
              "seconds": time.perf_counter() - t0}
     return tasks, screen_max, stats
 
@@ -575,7 +580,7 @@ class _Tree:
     """The screening tree of one chunk of neurons: its nodes (``store``, appended per
     batch), the current leaves, the anchors' ∂H and the boxes used per neuron."""
 
-    def __init__(self, groups):
+    def __init__(self, groups, samples=None):
         ctx = _CTX
         self.X = ctx["X"]
         self.n, self.T, d = self.X.shape
@@ -586,7 +591,13 @@ class _Tree:
         self.rel_tol = ctx["rel_tol"]
         self.table = _table()
         self.groups = groups = np.asarray(groups, dtype=np.int64)
-        self.budget = np.asarray(ctx["budgets"])[groups]
+        self.samples = np.arange(self.n) if samples is None else np.asarray(samples)
+        # a neuron split by samples spends its budget in proportion
+        ns = len(self.samples)
+        self.budget = -(-np.asarray(ctx["budgets"])[groups] * ns // self.n)
+        self.mem_cap = ctx["mem_cap"]
+        self.memory_stopped = False
+        self.stalled = np.zeros(len(groups), dtype=bool)
         self.ng = ng = len(groups)
         self.gi = np.full(int(groups.max()) + 1 if ng else 1, -1, dtype=np.int64)
         self.gi[groups] = np.arange(ng)
@@ -594,15 +605,14 @@ class _Tree:
                                       "alive", "anc")}
         self.count = 0
         self.anchors = {}  # node id -> (∂H lo, ∂H hi) over that node, for its descendants
+        self.anchor_bytes = 0
 
     def evaluate(self, blo, bhi, grp, smp, alive_in, anc_ids, is_anchor):
         """Screened bounds; criteria pruned at the parent get +inf thresholds.
 
         Anchor nodes get full first-order AD (and keep ∂H); the others the
         cheap form from their anchor's ∂H (what the trusted stage computes)."""
-        from ..trusted.screen import screen_bounds
-
-        T, thr, X, anchors = self.T, self.thr, self.X, self.anchors
+        T, thr = self.T, self.thr
         N = len(grp)
         U = np.full((N, 2 * T), -np.inf)
         C = np.zeros((N, 2 * T))
@@ -611,34 +621,60 @@ class _Tree:
         # are causal, so running a box past its last live step changes none of its
         # live bounds; larger batches amortize NumPy's per-call overhead
         tmax = _live_steps(alive_in, T)
+        rows = self.batch_rows()
         for tm in np.unique(tmax):
             if tm < 0:
                 continue
             for anchor_mode in (True, False):
-                sel = np.nonzero((tmax == tm) & (is_anchor == anchor_mode))[0]
-                if not len(sel):
-                    continue
-                th = np.where(alive_in[sel], thr, np.inf)
-                kw = dict(thresholds_L=th[:, :tm + 1], thresholds_B=th[:, T:T + tm + 1],
-                          centre=True)
-                if anchor_mode:
-                    UL, UB, CL, CB, (dlo, dhi) = screen_bounds(
-                        self.table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
-                        self.U0g[grp[sel]], self.ru_hi, return_dH=True, **kw)
-                    for q, i in enumerate(sel):
-                        new_dH[int(i)] = (dlo[q], dhi[q])
-                else:
-                    dlo = np.stack([anchors[int(anc_ids[i])][0][:tm + 1] for i in sel])
-                    dhi = np.stack([anchors[int(anc_ids[i])][1][:tm + 1] for i in sel])
-                    UL, UB, CL, CB = screen_bounds(
-                        self.table, X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
-                        self.U0g[grp[sel]], self.ru_hi, dH_sup=(dlo, dhi), **kw)
-                U[sel, :tm + 1] = UL
-                U[sel, T:T + tm + 1] = UB
-                C[sel, :tm + 1] = CL
-                C[sel, T:T + tm + 1] = CB
+                sel_all = np.nonzero((tmax == tm) & (is_anchor == anchor_mode))[0]
+                for k in range(0, len(sel_all), rows):  # batches: temporaries under the cap
+                    sel = sel_all[k:k + rows]
+                    out = self._screen(sel, tm, (blo, bhi, grp, smp, alive_in, anc_ids),
+                                       anchor_mode)
+                    if anchor_mode:
+                        dlo, dhi = out[4]
+                        for q, i in enumerate(sel):
+                            new_dH[int(i)] = (dlo[q], dhi[q])
+                    U[sel, :tm + 1], U[sel, T:T + tm + 1] = out[0], out[1]
+                    C[sel, :tm + 1], C[sel, T:T + tm + 1] = out[2], out[3]
         alive = alive_in & (U >= thr)
         return U, C, alive, new_dH
+
+    def _screen(self, sel, tm, batch, anchor_mode):
+        """screen_bounds of the rows ``sel`` of ``batch`` (box corners, groups, samples,
+        alive criteria, anchors) up to step tm: full AD (anchors, with their ∂H) or the
+        cheap form from their anchor's ∂H."""
+        from ..trusted.screen import screen_bounds
+
+        blo, bhi, grp, smp, alive_in, anc_ids = batch
+        T, anchors = self.T, self.anchors
+        th = np.where(alive_in[sel], self.thr, np.inf)
+        kw = dict(thresholds_L=th[:, :tm + 1], thresholds_B=th[:, T:T + tm + 1], centre=True)
+        args = (self.table, self.X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
+                self.U0g[grp[sel]], self.ru_hi)
+        if anchor_mode:
+            return screen_bounds(*args, return_dH=True, **kw)
+        dlo = np.stack([anchors[int(anc_ids[i])][0][:tm + 1] for i in sel])
+        dhi = np.stack([anchors[int(anc_ids[i])][1][:tm + 1] for i in sel])
+        return screen_bounds(*args, dH_sup=(dlo, dhi), **kw)
+
+    def batch_rows(self) -> int:
+        """Rows per screening call: about 32 arrays of p³ floats per row (the AD's
+        temporaries of one step) in a quarter of the memory cap."""
+        return max(16, int(self.mem_cap // 4 // (32 * 8 * self.p**3)))
+
+    def room_for(self, n_anchors: int) -> bool:
+        """Whether ``n_anchors`` more stored ∂H fit under the cap (else: stop, noted)."""
+        need = self.anchor_bytes + n_anchors * 2 * 8 * self.T * self.p**3
+        if need > self.mem_cap * 3 // 4 and n_anchors:
+            self.memory_stopped = True
+            return False
+        return True
+
+    def room_for_split(self, sel) -> bool:
+        """Whether the children of the leaves ``sel`` fit under the cap with their ∂H."""
+        new_anchor = (self.leaf["dep"][sel] + 1) % ANCESTOR_LEVELS == 0
+        return self.room_for(2 * int(new_anchor.sum()))
 
     def add(self, blo, bhi, grp, smp, par, dep, alive_in, par_anchor):
         """Screen a batch of new nodes and store them; their ids, bounds and anchors."""
@@ -648,7 +684,10 @@ class _Tree:
         ids = np.arange(self.count, self.count + len(grp))
         self.count += len(grp)
         for q, dh in new_dH.items():
+            if not alive[q].any():
+                continue  # pruned for every criterion: never split, ∂H not needed
             self.anchors[int(ids[q])] = dh
+            self.anchor_bytes += dh[0].nbytes + dh[1].nbytes
         anc = np.where(is_anchor, ids, par_anchor)
         for k, v in (("lo", blo), ("hi", bhi), ("grp", grp), ("smp", smp), ("par", par),
                      ("dep", dep), ("U", U), ("C", C), ("alive", alive), ("anc", anc)):
@@ -657,11 +696,11 @@ class _Tree:
 
     def add_roots(self):
         """One root box per (group, sample): the contracted bounding box of its set."""
-        groups, n, ng = self.groups, self.n, self.ng
+        groups, n, ng = self.groups, len(self.samples), self.ng
         rlo, rhi = _root_boxes(self.W0[groups], self.U0g[groups], self.rw_hi, self.ru_hi)
         rlo, rhi, _ = _contract(rlo, rhi, self.U0g[groups], self.ru_hi)
         grp = np.repeat(groups, n)
-        smp = np.tile(np.arange(n), ng)
+        smp = np.tile(self.samples, ng)
         blo = np.repeat(rlo, n, axis=0)
         bhi = np.repeat(rhi, n, axis=0)
         self.root_w = np.max(rhi - rlo, axis=1) if ng else np.zeros(0)  # per neuron
@@ -702,21 +741,27 @@ class _Tree:
                          alive=np.concatenate([leaf["alive"][keep], nA]),
                          dep=np.concatenate([leaf["dep"][keep], cols["dep"] + 1]),
                          anc=np.concatenate([leaf["anc"][keep], nanc]))
+        self.free_anchors()
+
+    def free_anchors(self):
+        """Drop the ∂H of anchors that no leaf descends from any more."""
         live = set(self.leaf["anc"].tolist())
         anchors = self.anchors
         for a in [a for a in anchors if a not in live]:
-            del anchors[a]
+            dh = anchors.pop(a)
+            self.anchor_bytes -= dh[0].nbytes + dh[1].nbytes
 
     def drop_pruned(self):
         """Leaves pruned for every criterion stop being leaves (they stay in the tree)."""
         keep = self.leaf["alive"].any(axis=1)
         self.leaf = {k: v[keep] for k, v in self.leaf.items()}
+        self.free_anchors()
 
     def refine_to_target(self):
         """Stage 1: bisect where the bound is attained until (1 + rel_tol)·thr; rounds."""
         ng, p, rel_tol, gi = self.ng, self.p, self.rel_tol, self.gi
         hist = [[] for _ in range(ng)]
-        stalled = np.zeros(ng, dtype=bool)
+        stalled = self.stalled
         rounds = 0
         while True:
             rounds += 1
@@ -735,7 +780,7 @@ class _Tree:
                     stalled[k] = True  # two sweeps improved the bound by less than rel_tol/2
             sel = ((exc > 1) & (exc >= 1 + (gmax[li] - 1) * 0.5)
                    & (self.used[li] < self.budget[li]) & ~stalled[li])
-            if not sel.any():
+            if not sel.any() or not self.room_for_split(sel):
                 break
             self.split_leaves(sel)
         return rounds
@@ -755,7 +800,7 @@ class _Tree:
             li = self.gi[leaf["grp"]]
             wide = np.max(leaf["hi"] - leaf["lo"], axis=1) > w_stop[li]
             sel = (a & low).any(axis=1) & wide & (self.used[li] < 2 * self.budget[li])
-            if not sel.any():
+            if not sel.any() or not self.room_for_split(sel):
                 break
             self.split_leaves(sel)
 
@@ -1010,7 +1055,7 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
     timings["lower"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     _progress(progress, "screening")  # 2./3.
-    tasks, screen_max, st = _screen_all(pb.G, settings.jobs, T)
+    tasks, screen_max, st = _screen_all(pb, settings.jobs)
     timings["screen"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     _progress(progress, "trusted evaluation")  # 4.
@@ -1018,6 +1063,7 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
     timings["trusted"] = time.perf_counter() - t0
     cert, argmax, lowers = _certified(best, thr_mpf, pb.reps)
     boxes = _boxes_record(st, n_own, n_cheap, pb)
+    tight = _tightness(cert, lowers, settings, st, pb)
     timings["total"] = time.perf_counter() - t_start
     _add_rates(boxes, st["screened"], n_own + n_cheap, timings)
     return DataConstants(
@@ -1032,7 +1078,7 @@ def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
         screen_beta=tuple(float(x) for x in screen_max[T:]),
         boxes=boxes, timings=timings,
         settings=_settings_record(settings, ball, pb, alpha_iv),
-        budget_exhausted=st["budget_exhausted"] > 0, notes=tuple(notes))
+        budget_exhausted=st["budget_exhausted"] > 0, notes=tuple(notes), tightness=tight)
 
 
 # setup
@@ -1100,7 +1146,8 @@ def _share(pb: _Problem, settings: BoundsSettings, act_obj, am, table) -> None:
     _set_ctx({"act": act_obj, "engine": settings.engine, "X": pb.X, "W0": pb.W0,
               "U0g": pb.U0g, "rw_hi": pb.rw_hi, "ru_hi": pb.ru_hi, "rw_iv": pb.rw_iv,
               "ru_iv": pb.ru_iv, "am": am, "table": table, "box_budget": settings.box_budget,
-              "rel_tol": settings.rel_tol})
+              "rel_tol": settings.rel_tol,
+              "mem_cap": settings.memory_cap_mb * 2**20 // settings.jobs})
 
 
 def _problem(X, w0, U0, ball: Ball) -> _Problem:
@@ -1194,20 +1241,16 @@ def _set_thresholds(thr_mpf, closed, settings: BoundsSettings, pb: _Problem) -> 
 # 2./3. screening and cover
 
 
-def _screen_all(G, jobs, T):
+def _screen_all(pb: _Problem, jobs):
     """Screen every distinct neuron; the cover tasks, max screened bound, merged stats."""
-    # one chunk per process: a chunk's neurons are screened in shared batches,
-    # and NumPy's per-call overhead makes small batches dear (reference case,
-    # jobs=2: 4 chunks per process 27 s of screening, one chunk per process 17 s);
-    # neurons are dealt out in turn, which spreads the costly ones
-    nchunks = min(G, jobs)
-    order = np.arange(G)
-    chunks = [order[k::nchunks] for k in range(nchunks)]
-    res = _map(_screen_chunk, chunks, jobs)
+    T = pb.T
+    res = _map(_screen_chunk, _chunks(pb, jobs), jobs)
     tasks = []
     screen_max = np.full(2 * T, -np.inf)
     st = {"screened": 0, "cover_nodes": 0, "ancestors": 0, "budget_exhausted": 0,
-          "max_boxes_per_neuron": 0, "cover_per_criterion": np.zeros(2 * T, dtype=np.int64)}
+          "max_boxes_per_neuron": 0, "cover_per_criterion": np.zeros(2 * T, dtype=np.int64),
+          "memory_stopped": 0}
+    used, stalled = {}, set()
     for tk, sm, s in res:
         tasks.extend(tk)
         screen_max = np.maximum(screen_max, sm)
@@ -1215,7 +1258,42 @@ def _screen_all(G, jobs, T):
             st[k] += s[k]
         st["max_boxes_per_neuron"] = max(st["max_boxes_per_neuron"], s["max_boxes_per_neuron"])
         st["cover_per_criterion"] += np.asarray(s["cover_per_criterion"])
+        for g, u in s["used"].items():
+            used[g] = used.get(g, 0) + u
+        stalled |= set(s["stalled"])
+        st["memory_stopped"] += int(s["memory_stopped"])
+    st["chunks"] = len(res)
+    st["stalled"] = len(stalled)
+    st["used"] = used
     return tasks, screen_max, st
+
+
+def _group_bytes(n, T, p) -> int:
+    """What screening one neuron's n root boxes holds: ∂H lo and hi, (n, T, p, p, p) each,
+    and as much again for refinement and the temporaries of a batch."""
+    return 2 * (2 * 8 * n * T * p**3)
+
+
+def _chunks(pb: _Problem, jobs):
+    """(groups, samples) chunks: one per process while they fit in the memory cap
+    (a chunk's neurons are screened in shared batches, and NumPy's per-call overhead
+    makes small batches dear: reference case, jobs=2: 4 chunks per process 27 s of
+    screening, one chunk per process 17 s); else as many as the cap needs, a neuron
+    whose samples alone do not fit split by samples.  Neurons are dealt out in turn,
+    which spreads the costly ones."""
+    n, T, d = pb.X.shape
+    G, cap = pb.G, _CTX["mem_cap"]
+    per_group = _group_bytes(n, T, d + 1)
+    per_part = n if per_group <= cap else max(1, int(cap * n // per_group))  # samples
+    parts = math.ceil(n / per_part)  # sample parts of one neuron
+    per_chunk = max(1, cap // per_group) if parts == 1 else 1
+    nchunks = max(min(G, jobs), math.ceil(G / per_chunk))
+    order = np.arange(G)
+    groups = [order[k::nchunks] for k in range(nchunks)]
+    if parts == 1:
+        return [(g, None) for g in groups]
+    samples = [np.arange(k, min(n, k + per_part)) for k in range(0, n, per_part)]
+    return [(g, smp) for g in groups for smp in samples]
 
 
 # 4. trusted evaluation of the cover
@@ -1308,6 +1386,58 @@ def _certified(best, thr_mpf, reps):
     return cert, argmax, lowers
 
 
+#: the method, as certificates name it
+METHOD = ("best lower point (random + projected ascent, confirmed by the trusted engine); "
+          "screening branch and bound per neuron set (bisection of the widest coordinate, "
+          "first-order interval AD for ∂H at every 4th level, mean value and vertex forms); "
+          "trusted evaluation of the cheapest cover")
+
+
+def _tightness(cert, lowers, settings: BoundsSettings, st, pb: _Problem) -> dict:
+    """Whether each bound reached its target (1 + rel_tol)·lower, the ratio reached
+    per t (certified/lower, observed floats), what stopped the refinement short and
+    where the boxes went (the neurons that used most)."""
+    T = pb.T
+    ratio = [float(hi(c)) / lw if lw > 0 else math.inf for c, lw in zip(cert, lowers,
+                                                                       strict=True)]
+    target = 1 + settings.rel_tol
+    short = [r > target for r in ratio]
+    stopped = []
+    if st["budget_exhausted"]:
+        stopped.append(f"box budget: {st['budget_exhausted']} of {pb.G} neuron sets spent "
+                       f"box_budget = {settings.box_budget}")
+    if st["stalled"]:
+        stopped.append(f"stalled: {st['stalled']} neuron sets improved by less than "
+                       f"rel_tol/2 over two sweeps of bisection")
+    if st["memory_stopped"]:
+        stopped.append(f"memory cap: refinement stopped in {st['memory_stopped']} of "
+                       f"{st['chunks']} chunks at memory_cap_mb = {settings.memory_cap_mb}")
+    top = sorted(st["used"].items(), key=lambda kv: -kv[1])[:5]
+
+    def part(xs):
+        return {"L": xs[:T], "beta": xs[T:]}
+
+    def finite(xs):
+        return [x if math.isfinite(x) else None for x in xs]
+
+    return {"method": METHOD, "target": target,
+            "reached": not any(short),
+            "ratio": part(finite(ratio)),
+            "worst": {"L": _worst(ratio[:T]), "beta": _worst(ratio[T:])},
+            "short_of_target": part(short),
+            "stopped_by": stopped,
+            "boxes_by_neuron": [{"neuron": int(pb.reps[g]), "boxes": int(u)} for g, u in top],
+            "memory_cap_mb": settings.memory_cap_mb, "chunks": st["chunks"],
+            "label": "ratios observed (float quotients of a certified upper bound and a "
+                     "certified lower value)"}
+
+
+def _worst(ratios):
+    """(t, ratio) of the largest certified/lower ratio (None where not finite)."""
+    t = int(np.argmax(ratios))
+    return {"t": t, "ratio": ratios[t] if math.isfinite(ratios[t]) else None}
+
+
 def _boxes_record(st, n_own, n_cheap, pb: _Problem) -> dict:
     """The certificate's box counts."""
     T = pb.T
@@ -1336,5 +1466,5 @@ def _settings_record(settings: BoundsSettings, ball: Ball, pb: _Problem, alpha_i
             "m": int(ball.m), "n": int(n), "d": int(d), "steps": int(T),
             "rho_w": str(getattr(ball.rho_w, "text", ball.rho_w)),
             "rho_u": str(getattr(ball.rho_u, "text", ball.rho_u)),
-            "alpha_m": interval_strings(alpha_iv),
+            "alpha_m": interval_strings(alpha_iv), "memory_cap_mb": settings.memory_cap_mb,
             "ancestor_levels": ANCESTOR_LEVELS, "cpu_count": os.cpu_count()}

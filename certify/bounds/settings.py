@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Ball", "BoundsSettings", "DEFAULT_BOX_BUDGET", "DEFAULT_LOWER_SAMPLES",
-           "DEFAULT_REL_TOL", "DEFAULT_SETTINGS"]
+           "DEFAULT_MEMORY_CAP_MB", "DEFAULT_REL_TOL", "DEFAULT_SETTINGS"]
 
 DEFAULT_REL_TOL = 0.02
 DEFAULT_BOX_BUDGET = 2000
 DEFAULT_LOWER_SAMPLES = 48
+#: what the screening may hold at once, all processes together (MiB; see ``memory_cap_mb``)
+DEFAULT_MEMORY_CAP_MB = 1536
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,12 @@ class BoundsSettings:
     "mpmath.iv" (the default) or "python-flint" (Arb balls,
     :mod:`certify.trusted.engine_flint`); seed: of the random lower-bound points;
     lower_samples: random points per (neuron, sample) (None or 0: the default
-    :data:`DEFAULT_LOWER_SAMPLES`; see :attr:`samples`).
+    :data:`DEFAULT_LOWER_SAMPLES`; see :attr:`samples`); memory_cap_mb: the
+    cap (MiB, all processes together) on what the screening holds at once — the
+    third-derivative enclosures ∂H of its boxes and the temporaries of one batch.
+    Neuron sets are screened in chunks that fit (a set whose samples alone do
+    not fit is split by samples); a refinement that would pass the cap is not
+    made, which leaves the bound sound and looser, and the certificate says so.
     """
 
     rel_tol: float = DEFAULT_REL_TOL
@@ -38,6 +45,7 @@ class BoundsSettings:
     engine: str = "mpmath.iv"
     seed: int = 0
     lower_samples: int | None = None
+    memory_cap_mb: int = DEFAULT_MEMORY_CAP_MB
 
     def __post_init__(self) -> None:
         rel_tol = float(self.rel_tol)
@@ -46,6 +54,9 @@ class BoundsSettings:
         object.__setattr__(self, "rel_tol", rel_tol)
         object.__setattr__(self, "box_budget", int(self.box_budget))
         object.__setattr__(self, "jobs", max(1, int(self.jobs)))
+        if not int(self.memory_cap_mb) >= 64:
+            raise ValueError("memory_cap_mb must be >= 64")
+        object.__setattr__(self, "memory_cap_mb", int(self.memory_cap_mb))
 
     @property
     def samples(self) -> int:

@@ -44,7 +44,8 @@ Schema (``*`` = required; defaults in parentheses)::
                      loss ("all-steps" | "final-step"; "all-steps")
     [certify]        (optional) delta ("0.05", in (0, 1)), data_specific (true),
                      box_budget (2000), rel_tol (0.02), lower_samples (none: the
-                     certifier's default), fp_factor (none: the certifier's default),
+                     certifier's default), memory_cap_mb (1536, ≥ 64), fp_factor
+                     (none: the certifier's default),
                      engine ("mpmath.iv" | "python-flint", aliases "iv", "mpmath",
                      "flint", "arb"; "mpmath.iv": the trusted interval engine of the
                      data-specific bounds; python-flint must be installed for
@@ -213,6 +214,7 @@ class CertifySpec:
     box_budget: int = 2000
     rel_tol: float = 0.02
     lower_samples: int | None = None
+    memory_cap_mb: int = 1536
     fp_factor: float | None = None
     engine: str = "mpmath.iv"  # canonical name (certify.trusted.engines.canonical_engine)
 
@@ -684,6 +686,7 @@ def _certify(t: _Table) -> CertifySpec:
         box_budget=t.int("box_budget", required=False, default=2000, min=1),
         rel_tol=t.float("rel_tol", required=False, default=0.02, min=0, min_open=True),
         lower_samples=t.int("lower_samples", required=False, min=1),
+        memory_cap_mb=t.int("memory_cap_mb", required=False, default=1536, min=64),
         fp_factor=t.float("fp_factor", required=False, min=0, min_open=True),
         engine=_engine(t),
     )
