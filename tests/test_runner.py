@@ -11,6 +11,7 @@ import pytest
 
 from certify.cli import main
 from certify.output.certificate import validate
+from tests.schema_util import assert_matches_schema
 
 SMALL = """
 name = "{name}"
@@ -68,6 +69,7 @@ def test_run_writes_valid_certificate_and_report(case_dir, tmp_path, capsys):
     assert main(["run", str(case_dir / "small.toml"), "--out", str(out), "--quiet"]) == 0
     cert = json.loads((out / "small.json").read_text())
     assert validate(cert) == []
+    assert_matches_schema(cert)
     assert cert["verdict"] == "pass", cert["reasons"]
     assert cert["environment"]["interval_engine"] == "mpmath.iv"
     assert "certified" in cert["rigor"] and "observed" in cert["rigor"]
@@ -88,6 +90,7 @@ def test_regimes_are_named(case_dir, tmp_path):
     for alpha0, regime in (("0.5", "short"), ("0.75", "cutoff"), ("1.0", "long")):
         p = write_case(case_dir, name=f"r{alpha0.replace('.', '')}", alpha0=alpha0)
         cert = certify.run(certify.load_case(p))
+        assert_matches_schema(cert)
         assert regime in cert["constants"]["regime"], (alpha0, cert["constants"]["regime"])
 
 
@@ -96,6 +99,7 @@ def test_gd_reports_exit_time(case_dir):
 
     p = write_case(case_dir, name="gdexit", alg="gd", eta="3.0", rho="0.02")
     cert = certify.run(certify.load_case(p))
+    assert_matches_schema(cert)
     ex = cert["executor"]
     assert ex["algorithm"] == "gd"
     assert ex["exit_time"] is not None
