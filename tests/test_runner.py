@@ -186,3 +186,34 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
     monkeypatch.delenv("CI")
     Progress(1, stream=r).start_case(1, "x")
     assert r.getvalue() == ""
+
+
+def test_progress_bars_are_tqdm_and_vanish_when_done(monkeypatch):
+    """On a terminal: a case bar and a step bar (tqdm), both gone after ``done``;
+    disabled (CI, piped, ``--quiet``): no bar is created at all."""
+    import io
+
+    from certify.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    s = Tty()
+    p = Progress(2, stream=s)
+    p.start_case(1, "small")
+    p.set_stage("data-specific constants")
+    p.substage("boxes", 3, 10)
+    p.iteration(40, 40)
+    assert type(p._cases).__module__.startswith("tqdm") and p._steps is not None
+    out = s.getvalue()
+    assert "[case 1/2] small: data-specific constants" in out and "boxes" in out
+    assert "iteration" in out and p._steps.n == 40 and p._steps.total == 40
+    p.done()
+    assert p._cases is None and p._steps is None
+    quiet = Progress(2, enabled=False, stream=Tty())
+    quiet.start_case(1, "small")
+    quiet.iteration(1, 40)
+    quiet.done()
+    assert quiet.stream.getvalue() == "" and quiet._cases is None
