@@ -162,6 +162,34 @@ def test_pytest_plugin_collects_case_files(case_dir, tmp_path):
     assert "1 passed" in r.stdout
 
 
+def test_pytest_junitxml_has_one_testcase_per_case_file_with_its_verdict(case_dir, tmp_path):
+    """``pytest cases/ --junitxml=…``: one <testcase> per case file, named after it, with
+    its verdict as a property; a case that does not pass is a <failure> naming the
+    verdict.  Two tiny cases: one passes, one is unknown (η = 1e300)."""
+    import xml.etree.ElementTree as ET
+
+    write_case(case_dir, name="tiny")
+    huge = write_case(case_dir, name="huge", eta="1e300")
+    huge.write_text(huge.read_text().replace("iterations = 40", "iterations = 5"))
+    xml = tmp_path / "junit.xml"
+    r = subprocess.run([sys.executable, "-m", "pytest", str(case_dir), "-q", "-p",
+                        "no:cacheprovider", "-o", "addopts=", f"--junitxml={xml}",
+                        "--rnn-certify-out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr  # one case did not pass
+    cases = {tc.get("name"): tc for tc in ET.parse(xml).getroot().iter("testcase")}
+    assert set(cases) == {"tiny", "huge"}
+    verdicts = {name: {p.get("name"): p.get("value") for p in tc.iter("property")}["verdict"]
+                for name, tc in cases.items()}
+    assert verdicts == {"tiny": "pass", "huge": "unknown"}
+    assert cases["tiny"].find("failure") is None
+    failure = cases["huge"].find("failure")
+    assert failure is not None and "verdict unknown" in failure.get("message")
+    # classname: the file's path from pytest's rootdir (here the case folder itself)
+    assert all(tc.get("classname").endswith(f"{n}.toml") for n, tc in cases.items())
+    assert_matches_schema(tmp_path / "o" / "tiny.json")  # written by the subprocess
+
+
 def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
     import io
 
