@@ -163,6 +163,9 @@ def _draw_constants(ax, t, curves, with_labels: bool = True) -> None:
             kw = dict(style) if with_labels else {k: v for k, v in style.items() if k != "label"}
             ax.semilogy(t[:n], ys[:n], **kw)
             drawn = True
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # t is a step index
     if drawn:
         _log_ticks(ax)
     else:

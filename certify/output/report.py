@@ -41,8 +41,11 @@ def _allowance_lines(fp) -> list[str]:
         lines.append(f"- floating-point allowance (observed): `{s['formula']}`")
     else:
         lines.append("- floating-point allowance (observed):")
-    lines.append(f"  - largest {fmt(s['max'])}, median {fmt(s['median'])} over "
-                 f"{s['count']} iterates (per-iterate values in the JSON)")
+    if s["count"]:
+        lines.append(f"  - largest {fmt(s['max'])}, median {fmt(s['median'])} over "
+                     f"{s['count']} iterates (per-iterate values in the JSON)")
+    else:
+        lines.append("  - not finite at any iterate")
     return lines
 
 
@@ -128,6 +131,10 @@ def worst_text(const: dict) -> str:
 def _glance(const: dict) -> list[str]:
     """The two questions besides the verdict: tighter than the paper by how much, and how
     close to the truth."""
+    if const.get("certified") is None:
+        return ["- no data-specific bounds in this certificate (`[certify] data_specific = "
+                "false`): only the paper's closed-form constants, so no gain or distance to "
+                "the truth to report", ""]
     last = (const.get("t") or [None])[-1]
     lines = [f"- gain over the paper's closed form at the last step t = {fmt(last)} "
              f"(closed/certified): {gain_text(const)}",

@@ -171,3 +171,11 @@ def _close(figs) -> None:
     plt = figures.pyplot()
     for f in figs:
         plt.close(f)
+
+
+def test_without_data_specific_bounds_the_report_says_so():
+    cert = load("tanh-cutoff")
+    cert["constants"]["certified"] = cert["constants"]["lower"] = None
+    md = render(cert, {})
+    assert "no data-specific bounds in this certificate" in md
+    assert "| 7 | 11.31 | — | — | — | — |" in md
