@@ -70,7 +70,8 @@ def case_figures(cert: dict) -> dict:
         with np.errstate(over="ignore", invalid="ignore"):
             fig = plot(plt, cert, ex)
         if fig is not None:
-            fig.tight_layout()
+            if fig.get_layout_engine() is None:
+                fig.tight_layout()
             figs[kind] = fig
     return figs
 
@@ -88,7 +89,7 @@ def _loss_plot(plt, cert, ex):
     loss = series(raw, positive=True)
     if not has_data(loss):
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), layout="constrained")
     k = list(range(len(loss)))
     ax.semilogy(k, loss, label=r"$\hat R(\Theta(k))$ observed")
     ax.semilogy(k, series(_running_average(series(raw)), positive=True),
@@ -102,7 +103,7 @@ def _loss_plot(plt, cert, ex):
     ax.set_xlabel("iteration k")
     ax.set_ylabel(r"empirical risk $\hat R$ (log scale)")
     ax.set_title("losses", fontsize=10)
-    ax.legend(fontsize=8)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -129,21 +130,26 @@ def _slack_plot(plt, cert, ex):
         slack, fp = _relative(slack, rhs), _relative(fp, rhs)
     k = np.arange(len(slack))
     s = np.asarray(slack, dtype=float)
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), layout="constrained")
     pos = np.where(s > 0, s, np.nan)
-    ax.semilogy(k, pos, lw=1.2, label="slack (RHS − LHS ≥ 0: holds)")
+    ax.semilogy(k, pos, lw=1.2, label="slack ≥ 0 (the inequality holds)")
     neg = s < 0
-    if neg.any():
-        ax.semilogy(k[neg], -s[neg], "rx", ms=5, label="|slack| where RHS − LHS < 0")
+    bad = np.zeros(len(s), dtype=bool)
+    bad[[v for v in drift.get("violations") or [] if isinstance(v, int) and 0 <= v < len(s)]] = 1
+    if (neg & ~bad).any():
+        ax.semilogy(k[neg & ~bad], -s[neg & ~bad], "x", color="tab:orange", ms=5,
+                    label="|slack| of a slack < 0 within the allowance")
+    if (neg & bad).any():
+        ax.semilogy(k[neg & bad], -s[neg & bad], "rX", ms=7, label="|slack| of a violation")
     fpa = np.asarray(fp, dtype=float) if fp else np.full(len(k), np.nan)
     if np.any(fpa > 0):
         ax.semilogy(np.arange(len(fpa)), np.where(fpa > 0, fpa, np.nan), "r--", lw=1,
-                    label="fp allowance (violation: a negative slack with |slack| above it)")
+                    label="fp allowance (a violation lies above it)")
     ax.set_xlabel("iteration k")
     ax.set_ylabel("(RHS − LHS) / |RHS| (log scale)" if rel else "RHS − LHS (log scale)")
     ax.set_title("drift inequality: slack" + (" relative to the right-hand side" if rel
                                              else ""), fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return fig
 
 

@@ -179,3 +179,27 @@ def test_without_data_specific_bounds_the_report_says_so():
     md = render(cert, {})
     assert "no data-specific bounds in this certificate" in md
     assert "| 7 | 11.31 | — | — | — | — |" in md
+
+
+def test_slack_plot_marks_violations_apart_from_negative_slack_within_the_allowance():
+    cert = load("tanh-cutoff")
+    d = cert["executor"]["drift"]
+    for k in range(100, 110):  # negative, but within the allowance: not a violation
+        d["slack"][k] = -1e-14 * d["rhs"][k]
+    for k in range(200, 205):
+        d["slack"][k] = -1e-6 * d["rhs"][k]
+    d["violations"] = list(range(200, 205))
+    figs = figures.case_figures(cert)
+    try:
+        fig = figs["slack"]
+        ax = fig.axes[0]
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert list(lines["|slack| of a violation"].get_xdata()) == list(range(200, 205))
+        assert len(lines["|slack| of a slack < 0 within the allowance"].get_xdata()) == 10
+        fig.canvas.draw()
+        (legend,) = fig.legends  # below the axes: it covers no marker
+        assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+        assert legend.get_window_extent().x0 >= 0
+        assert legend.get_window_extent().x1 <= fig.bbox.x1
+    finally:
+        _close(figs.values())
