@@ -10,8 +10,8 @@ Per case (:func:`case_figures`), written beside ``NAME.md``:
 * ``constants`` — L_t and β_t vs t on a log scale: closed form, data-specific certified
   upper bound, observed lower bound (the truth lies between the last two).
 
-Over a folder (:func:`index_figure`): one small panel per case with the same three
-curves of L_t and β_t, so that no two cases draw on top of each other.
+Over a folder (:func:`index_figure`): a pair of small panels (L_t above β_t) per case
+with the same three curves, so that no two cases draw on top of each other.
 
 Every axis has a label (a test reads them from these figure objects).
 """
@@ -229,30 +229,40 @@ def _log_ticks(ax) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def _index_panel(sf, name: str, const: dict, first: bool) -> None:
+def _index_panel(axes, name: str, const: dict, first: bool) -> None:
     """One case: L_t above β_t, sharing t."""
     t = [x for x in const.get("t") or [] if isinstance(x, int | float)]
-    axes = sf.subplots(2, 1, sharex=True)
     for j, (ax, q) in enumerate(zip(axes, ("L", "beta"), strict=True)):
         _draw_constants(ax, t, _curves(const, q), with_labels=first and j == 0)
         ax.set_ylabel(SYMBOLS[q], fontsize=9, labelpad=3)
         ax.tick_params(labelsize=7.5)
+    axes[0].tick_params(labelbottom=False)
     axes[1].set_xlabel("t", fontsize=9, labelpad=1)
-    sf.suptitle(f"{name} (q {interval_text(const.get('q'), same=4)})", fontsize=9.5)
+    axes[0].set_title(f"{name} (q {interval_text(const.get('q'), same=4)})", fontsize=9.5)
 
 
 def index_figure(certs: list[dict]):
     """L_t and β_t of every case, one small panel pair per case (rows of at most four):
-    closed form, certified and lower; None when no case has finite values."""
+    closed form, certified and lower; None when no case has finite values.
+
+    Laid out on a fixed grid (rows L, β, gap per row of cases) without a layout engine:
+    matplotlib's constrained layout takes seconds per figure of this many axes."""
     plt = pyplot()
     cases = _index_cases(certs)
     if plt is None or not cases:
         return None
     ncol = min(4, len(cases))
     nrow = -(-len(cases) // ncol)
-    fig = plt.figure(figsize=(2.4 * ncol, 3.1 * nrow + 0.4), layout="constrained")
-    subfigs = fig.subfigures(nrow, ncol, squeeze=False, wspace=0.02, hspace=0.03)
+    ratios = ([1, 1, 0.55] * nrow)[:-1]
+    height = 3.1 * nrow + 0.5
+    fig = plt.figure(figsize=(2.4 * ncol, height))
+    grid = fig.add_gridspec(len(ratios), ncol, height_ratios=ratios, hspace=0.12, wspace=0.5,
+                            left=0.07, right=0.98, top=1 - 0.35 / height,
+                            bottom=0.85 / height)
     for i, (name, const) in enumerate(cases):
-        _index_panel(subfigs[i // ncol][i % ncol], name, const, first=(i == 0))
-    fig.legend(loc="outside lower center", ncol=3, fontsize=9, frameon=False)
+        r, c = 3 * (i // ncol), i % ncol
+        top = fig.add_subplot(grid[r, c])
+        _index_panel((top, fig.add_subplot(grid[r + 1, c], sharex=top)), name, const,
+                     first=(i == 0))
+    fig.legend(loc="lower center", ncol=3, fontsize=9, frameon=False)
     return fig
