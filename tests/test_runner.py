@@ -80,6 +80,9 @@ def test_run_writes_valid_certificate_and_report(case_dir, tmp_path, capsys):
     assert len(cert["executor"]["drift"]["slack"]) == 40
     md = (out / "small.md").read_text()
     assert "PASS" in md and "certified" in md and "observed" in md
+    assert "certified/lower" in md and "no data-specific bounds" in md  # data_specific = false
+    assert "median" in md and "a-priori bound on the average applies" in md
+    assert "gain over closed form at last t" in (out / "index.md").read_text()
     assert (out / "small-loss.png").exists() and (out / "index.md").exists()
     assert "1 passed, 0 failed" in capsys.readouterr().out
 

@@ -20,6 +20,7 @@ BASELINES = Path(__file__).resolve().parents[2] / "cases" / "baselines"
 def test_schema_is_draft_2020_12_and_states_the_code_s_version():
     schema = certificate.load_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(":" + certificate.SCHEMA_VERSION)
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["schema_version"] == {"const": certificate.SCHEMA_VERSION}
 
