@@ -6,6 +6,12 @@ baseline ``cases/baselines/NAME.json`` exists, if the new certificate regresses
 against it (same rules as ``rnn-certify compare``).  Certificates are written
 under ``--rnn-certify-out`` (default: pytest's temporary directory).
 
+With ``--junitxml=FILE`` each case file is one ``<testcase>`` (``name`` the file's
+stem, ``classname`` its path) carrying ``<property name="verdict" value="pass|fail|
+unknown"/>`` and the certificate's path; a case that does not pass is a
+``<failure>`` whose message starts with ``case NAME.toml failed`` and gives the
+verdict and its reasons, so CI systems show one row per case.
+
 Installed through the ``pytest11`` entry point of the package; disable with
 ``-p no:rnn_certify``.
 """
@@ -49,6 +55,9 @@ class CaseItem(pytest.Item):
         out = cfg.getoption("--rnn-certify-out")
         out_dir = Path(out) if out else Path(cfg._tmp_path_factory.mktemp("certificates"))
         cert = certify_case_file(self.path, out_dir)
+        # written by --junitxml as <property> elements of this case's <testcase>
+        self.user_properties += [("verdict", cert["verdict"]),
+                                 ("certificate", str(out_dir / f"{cert['case']['name']}.json"))]
         problems = []
         if cert["verdict"] != "pass":
             problems.append(f"verdict {cert['verdict']}: " + "; ".join(cert["reasons"]))

@@ -23,6 +23,23 @@ def builtin_activation(request):
     return request.param
 
 
+@pytest.fixture(autouse=True)
+def _written_certificates_match_the_schema(monkeypatch):
+    """Every certificate a test writes in this process (``Certificate.to_json``, which
+    ``write`` goes through) is checked against ``certificate.schema.json`` first; the
+    tests that run the CLI in a subprocess check the files it wrote themselves."""
+    from certify.output.certificate import Certificate
+    from tests.schema_util import assert_matches_schema
+
+    to_json = Certificate.to_json
+
+    def checked(self, *args, **kwargs):
+        assert_matches_schema(self.data)
+        return to_json(self, *args, **kwargs)
+
+    monkeypatch.setattr(Certificate, "to_json", checked)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261123)

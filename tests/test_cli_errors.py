@@ -19,6 +19,7 @@ from certify import runner
 from certify.cli import main
 from certify.output.certificate import write_atomic
 from certify.output.report import render, write_report
+from tests.schema_util import assert_matches_schema
 from tests.test_runner import write_case
 
 CLI = [sys.executable, "-m", "certify"]
@@ -128,6 +129,7 @@ def unknown_cert(tmp_path_factory):
     assert r.returncode == 1, r
     assert "Traceback" not in r.stderr, r.stderr
     assert r.stdout.startswith("UNKNOWN  huge"), r.stdout
+    assert_matches_schema(out / "huge.json")  # written by a subprocess
     return out
 
 

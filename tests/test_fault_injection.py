@@ -31,6 +31,7 @@ from certify.train import executor, projection, rnn
 from certify.trusted import activation_constants
 from symbolic import codegen
 from tests.conftest import SUMMARY_LINES
+from tests.schema_util import assert_matches_schema
 
 CASE = """
 name = "{name}"
@@ -78,7 +79,9 @@ BASES = {
 def certify_base(tmp_path: Path, base: str) -> dict:
     p = tmp_path / f"{base}.toml"
     p.write_text(CASE.format(name=base, **BASES[base]))
-    return runner.run(load_case(p)).data
+    cert = runner.run(load_case(p)).data
+    assert_matches_schema(cert)  # a planted fault changes numbers, never the format
+    return cert
 
 
 # --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from certify.cli import main
 from certify.output.certificate import validate
+from tests.schema_util import assert_matches_schema
 
 SMALL = """
 name = "{name}"
@@ -68,6 +69,7 @@ def test_run_writes_valid_certificate_and_report(case_dir, tmp_path, capsys):
     assert main(["run", str(case_dir / "small.toml"), "--out", str(out), "--quiet"]) == 0
     cert = json.loads((out / "small.json").read_text())
     assert validate(cert) == []
+    assert_matches_schema(cert)
     assert cert["verdict"] == "pass", cert["reasons"]
     assert cert["environment"]["interval_engine"] == "mpmath.iv"
     assert "certified" in cert["rigor"] and "observed" in cert["rigor"]
@@ -78,6 +80,9 @@ def test_run_writes_valid_certificate_and_report(case_dir, tmp_path, capsys):
     assert len(cert["executor"]["drift"]["slack"]) == 40
     md = (out / "small.md").read_text()
     assert "PASS" in md and "certified" in md and "observed" in md
+    assert "certified/lower" in md and "no data-specific bounds" in md  # data_specific = false
+    assert "median" in md and "a-priori bound on the average applies" in md
+    assert "gain over closed form at last t" in (out / "index.md").read_text()
     assert (out / "small-loss.png").exists() and (out / "index.md").exists()
     assert "1 passed, 0 failed" in capsys.readouterr().out
 
@@ -88,6 +93,7 @@ def test_regimes_are_named(case_dir, tmp_path):
     for alpha0, regime in (("0.5", "short"), ("0.75", "cutoff"), ("1.0", "long")):
         p = write_case(case_dir, name=f"r{alpha0.replace('.', '')}", alpha0=alpha0)
         cert = certify.run(certify.load_case(p))
+        assert_matches_schema(cert)
         assert regime in cert["constants"]["regime"], (alpha0, cert["constants"]["regime"])
 
 
@@ -96,6 +102,7 @@ def test_gd_reports_exit_time(case_dir):
 
     p = write_case(case_dir, name="gdexit", alg="gd", eta="3.0", rho="0.02")
     cert = certify.run(certify.load_case(p))
+    assert_matches_schema(cert)
     ex = cert["executor"]
     assert ex["algorithm"] == "gd"
     assert ex["exit_time"] is not None
@@ -158,6 +165,34 @@ def test_pytest_plugin_collects_case_files(case_dir, tmp_path):
     assert "1 passed" in r.stdout
 
 
+def test_pytest_junitxml_has_one_testcase_per_case_file_with_its_verdict(case_dir, tmp_path):
+    """``pytest cases/ --junitxml=…``: one <testcase> per case file, named after it, with
+    its verdict as a property; a case that does not pass is a <failure> naming the
+    verdict.  Two tiny cases: one passes, one is unknown (η = 1e300)."""
+    import xml.etree.ElementTree as ET
+
+    write_case(case_dir, name="tiny")
+    huge = write_case(case_dir, name="huge", eta="1e300")
+    huge.write_text(huge.read_text().replace("iterations = 40", "iterations = 5"))
+    xml = tmp_path / "junit.xml"
+    r = subprocess.run([sys.executable, "-m", "pytest", str(case_dir), "-q", "-p",
+                        "no:cacheprovider", "-o", "addopts=", f"--junitxml={xml}",
+                        "--rnn-certify-out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr  # one case did not pass
+    cases = {tc.get("name"): tc for tc in ET.parse(xml).getroot().iter("testcase")}
+    assert set(cases) == {"tiny", "huge"}
+    verdicts = {name: {p.get("name"): p.get("value") for p in tc.iter("property")}["verdict"]
+                for name, tc in cases.items()}
+    assert verdicts == {"tiny": "pass", "huge": "unknown"}
+    assert cases["tiny"].find("failure") is None
+    failure = cases["huge"].find("failure")
+    assert failure is not None and "verdict unknown" in failure.get("message")
+    # classname: the file's path from pytest's rootdir (here the case folder itself)
+    assert all(tc.get("classname").endswith(f"{n}.toml") for n, tc in cases.items())
+    assert_matches_schema(tmp_path / "o" / "tiny.json")  # written by the subprocess
+
+
 def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
     import io
 
@@ -182,3 +217,34 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
     monkeypatch.delenv("CI")
     Progress(1, stream=r).start_case(1, "x")
     assert r.getvalue() == ""
+
+
+def test_progress_bars_are_tqdm_and_vanish_when_done(monkeypatch):
+    """On a terminal: a case bar and a step bar (tqdm), both gone after ``done``;
+    disabled (CI, piped, ``--quiet``): no bar is created at all."""
+    import io
+
+    from certify.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    s = Tty()
+    p = Progress(2, stream=s)
+    p.start_case(1, "small")
+    p.set_stage("data-specific constants")
+    p.substage("boxes", 3, 10)
+    p.iteration(40, 40)
+    assert type(p._cases).__module__.startswith("tqdm") and p._steps is not None
+    out = s.getvalue()
+    assert "[case 1/2] small: data-specific constants" in out and "boxes" in out
+    assert "iteration" in out and p._steps.n == 40 and p._steps.total == 40
+    p.done()
+    assert p._cases is None and p._steps is None
+    quiet = Progress(2, enabled=False, stream=Tty())
+    quiet.start_case(1, "small")
+    quiet.iteration(1, 40)
+    quiet.done()
+    assert quiet.stream.getvalue() == "" and quiet._cases is None

@@ -15,6 +15,7 @@ from certify.bounds import data_constants
 from certify.cases.case import load_case
 from certify.output.certificate import validate
 from certify.train import executor, rnn
+from tests.schema_util import assert_matches_schema
 from tests.test_runner import write_case
 
 
@@ -33,6 +34,7 @@ def _gd_case(tmp_path, name, eta, T, alg, ds):
 def certify(tmp_path, *, eta, T, alg="gd", ds="false", name="v"):
     cert = runner.run(load_case(_gd_case(tmp_path, name, eta, T, alg, ds))).data
     assert validate(cert) == []
+    assert_matches_schema(cert)
     return cert
 
 

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+#: the certificate format's version; ``certificate.schema.json`` beside this module is its
+#: JSON Schema (Draft 2020-12) and states the same version (a test checks both agree)
 SCHEMA_VERSION = "1.0"
+SCHEMA_FILE = "certificate.schema.json"
 
 REQUIRED = {
     "schema_version": None,
@@ -171,6 +174,14 @@ def finite_or_none(x):
 
 def float_list(xs) -> list:
     return [finite_or_none(x) for x in xs]
+
+
+def load_schema() -> dict:
+    """The published JSON Schema of the certificate (package data ``certify/output/
+    certificate.schema.json``), for ``jsonschema`` or any other Draft 2020-12 validator."""
+    from importlib import resources
+
+    return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8"))
 
 
 def validate(doc: Mapping) -> list[str]:

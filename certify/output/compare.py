@@ -38,6 +38,13 @@ field                                     regression                  tolerance
 a case of the base folder                 missing from the new one    none
 ========================================  ==========================  ==============================
 
+Schema versions: both files must be certificates (the fields
+``certificate.REQUIRED`` names, else a one-line error) of the same *major*
+``schema_version``; across major versions compare refuses (renew the baseline).
+Within a major version a minor version only adds fields: compare reads the
+fields the baseline has, so a field new in the new certificate is not compared
+until the baseline is renewed.
+
 Why these tolerances: certified numbers are deterministic (the same bits with
 mpmath's pure-Python and gmpy2 backends), so ``DEFAULT_RTOL`` only absorbs the
 last printed digit.  Observed floats are deterministic on one machine
@@ -60,6 +67,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from ..errors import UserError
+from .certificate import validate
 
 #: relative tolerance of a certified upper bound (``--rtol``)
 DEFAULT_RTOL = 1e-6
@@ -247,7 +255,28 @@ def _read(path: Path) -> dict:
         raise UserError(f"{path}: not a JSON certificate{where}") from None
     if not isinstance(doc, dict):
         raise UserError(f"{path}: not a JSON certificate (not an object)")
+    problems = validate(doc)
+    if problems:
+        more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise UserError(f"{path}: not a valid certificate ({problems[0]}{more})")
     return doc
+
+
+def _major(doc) -> str:
+    return str(doc.get("schema_version")).split(".")[0]
+
+
+def _pair(base_path: Path, new_path: Path) -> tuple[dict, dict]:
+    """Both certificates, read and checked; certificates of different major schema
+    versions are not compared (a one-line error: renew the baseline).  Within one major
+    version a later minor version only adds fields, and compare reads the fields both
+    have (a field the base has and the new one lacks is a regression)."""
+    base, new = _read(base_path), _read(new_path)
+    if _major(base) != _major(new):
+        raise UserError(f"compare: {base_path} has schema_version {base['schema_version']}, "
+                        f"{new_path} has {new['schema_version']}: different major versions "
+                        "are not comparable (renew the baseline)")
+    return base, new
 
 
 def compare_paths(base: Path, new: Path, **kw) -> list[str]:
@@ -257,7 +286,7 @@ def compare_paths(base: Path, new: Path, **kw) -> list[str]:
         if not p.exists():
             raise UserError(f"{p}: no such file or folder")
     if base.is_file() and new.is_file():
-        return compare_certificates(_read(base), _read(new), **kw)
+        return compare_certificates(*_pair(base, new), **kw)
     if base.is_dir() and new.is_dir():
         probs = []
         for b in sorted(base.glob("*.json")):
@@ -265,6 +294,6 @@ def compare_paths(base: Path, new: Path, **kw) -> list[str]:
             if not n.exists():
                 probs.append(f"{b.stem}: missing from {new}")
                 continue
-            probs += compare_certificates(_read(b), _read(n), **kw)
+            probs += compare_certificates(*_pair(b, n), **kw)
         return probs
     raise UserError(f"compare: {base} and {new} must both be files or both folders")

@@ -1,174 +1,31 @@
 """Markdown reports with plots, one per certificate, and an index page.
 
-Plots (matplotlib, Agg backend, written beside the report):
-
-* ``NAME-loss.png``      — observed R̂(Θ(k)), its running average, R̂(Θ̄) and the
-  a-priori bound on the running average (certified constants, observed inputs);
-* ``NAME-slack.png``     — drift slack RHS − LHS per iterate with the
-  floating-point allowance (a violation is slack < −allowance);
-* ``NAME-constants.png`` — L_t and β_t vs t on a log scale: closed form
-  (certified), data-specific certified upper bound, observed lower bound.
+A report answers at a glance: did the case pass, how much tighter than the paper's
+closed-form constants are the certified ones (closed/certified), and how close to the
+truth (certified/lower: the true constant lies between the observed lower bound and the
+certified upper bound).  Per-iterate values stay in the JSON; the text gives their
+formula, largest and median value.  The figures are drawn by :mod:`.figures`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-import numpy as np
+from . import figures
+from .certificate import check_out_dir, validate, write_atomic
+from .readout import (
+    allowance_stats,
+    apriori_text,
+    fmt,
+    headline,
+    interval_text,
+    num,
+    tightness,
+)
 
-from .certificate import check_out_dir, write_atomic
-
-
-def _num(v):
-    """A float from a number, a decimal string or a ``["lo", "hi"]`` pair (its upper end);
-    None when absent or unreadable."""
-    if isinstance(v, list):
-        v = v[1] if len(v) == 2 else None
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def _series(values, positive: bool = False) -> list[float]:
-    """Floats for a plot: None, non-finite (and, with ``positive``, ≤ 0) become NaN (a gap)."""
-    out = []
-    for v in values or []:
-        x = _num(v)
-        ok = x is not None and math.isfinite(x) and (x > 0 or not positive)
-        out.append(x if ok else math.nan)
-    return out
-
-
-def _has_data(ys) -> bool:
-    return any(y == y for y in ys)
-
-
-def _save(plt, fig, out_dir: Path, name: str, kind: str) -> str:
-    fig.tight_layout()
-    f = out_dir / f"{name}-{kind}.png"
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    return f.name
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
-def _plots(cert: dict, out_dir: Path, name: str) -> dict[str, str]:
-    """The three plots that have finite data to show (a certificate whose values are all
-    missing or non-finite, e.g. verdict ``unknown``, simply gets fewer plots)."""
-    plt = _pyplot()
-    if plt is None:
-        return {}
-    ex = cert.get("executor") or {}
-    files = {}
-    for kind, plot in (("loss", _loss_plot), ("slack", _slack_plot),
-                       ("constants", _constants_plot)):
-        # symlog axes of values near the double range overflow inside matplotlib's
-        # transforms: harmless for the picture, not something to print to the user
-        with np.errstate(over="ignore", invalid="ignore"):
-            fig = plot(plt, cert, ex)
-            if fig is not None:
-                files[kind] = _save(plt, fig, out_dir, name, kind)
-    return files
-
-
-def _running_average(loss: list[float]) -> list[float]:
-    run, s = [], 0.0
-    for i, v in enumerate(loss):
-        s += v  # a NaN (non-finite loss) makes the rest of the average NaN: no made-up value
-        run.append(s / (i + 1))
-    return run
-
-
-def _loss_plot(plt, cert, ex):
-    raw = ex.get("loss") or []
-    loss = _series(raw, positive=True)
-    if not _has_data(loss):
-        return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    k = list(range(len(loss)))
-    ax.semilogy(k, loss, label="R̂(Θ(k)) observed")
-    ax.semilogy(k, _series(_running_average(_series(raw)), positive=True),
-                label="running average")
-    curve = _series((ex.get("apriori") or {}).get("curve"), positive=True)
-    if _has_data(curve):
-        ax.semilogy(range(1, len(curve) + 1), curve, "--", label="a-priori bound on the average")
-    comp = _num(ex.get("loss_comparator"))
-    if comp is not None and math.isfinite(comp) and comp > 0:
-        ax.axhline(comp, color="gray", lw=0.8, label="R̂(Θ̄)")
-    ax.set_xlabel("iteration k")
-    ax.set_ylabel("empirical risk")
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _slack_plot(plt, cert, ex):
-    drift = ex.get("drift") or {}
-    slack = _series(drift.get("slack"))
-    if not _has_data(slack):
-        return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(range(len(slack)), slack, lw=0.8, label="slack = RHS − LHS (observed)")
-    fp = _series(drift.get("fp_allowance_values"))
-    if _has_data(fp):
-        ax.plot(range(len(fp)), [-v for v in fp], "r--", lw=0.8,
-                label="−fp allowance (violation below)")
-    ax.set_yscale("symlog", linthresh=1e-8)
-    ax.set_xlabel("iteration k")
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _constants_plot(plt, cert, ex):
-    const = cert.get("constants") or {}
-    t = const.get("t") or []
-    curves = {q: [(_series((const.get("closed_form") or {}).get(q), positive=True),
-                   "k-", {}, "closed form (certified)"),
-                  (_series((const.get("certified") or {}).get(q), positive=True),
-                   "b.-", {}, "data-specific (certified)"),
-                  (_series((const.get("lower") or {}).get(q), positive=True),
-                   "g^", {"ms": 3}, "lower (observed)")]
-              for q in ("L", "beta")}
-    if not t or not any(_has_data(ys) for cs in curves.values() for ys, *_ in cs):
-        return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, q, label in ((axes[0], "L", "L_t"), (axes[1], "beta", "β_t")):
-        for ys, style, kw, what in curves[q]:
-            if _has_data(ys):
-                ax.semilogy(t[:len(ys)], ys[:len(t)], style, label=what, **kw)
-        ax.set_xlabel("t")
-        ax.set_title(label)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.suptitle(f"q = σ₁α_m ∈ {_fmt(const.get('q'))}", fontsize=8)
-    return fig
-
-
-def _fmt(v, digits=4):
-    """A value for the text: "—" when absent (null: missing or not finite)."""
-    if v is None:
-        return "—"
-    if isinstance(v, list):
-        if len(v) != 2:
-            return str(v)
-        return f"[{_fmt(v[0], digits)}, {_fmt(v[1], digits)}]"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
+# the names earlier code and tests used
+_fmt, _num = fmt, num
 
 
 def _engine_of(cert) -> str:
@@ -176,12 +33,20 @@ def _engine_of(cert) -> str:
     return str((cert.get("environment") or {}).get("interval_engine") or "mpmath.iv")
 
 
-def _allowance(fp) -> str:
-    """The executor's floating-point allowance block (its largest value and formula; the
-    per-iterate values are in the slack plot), or a plain value."""
-    if isinstance(fp, dict):
-        return f"largest {_fmt(fp.get('max'))} (observed); {fp.get('formula') or ''}".strip()
-    return _fmt(fp)
+def _allowance_lines(fp) -> list[str]:
+    """The floating-point allowance: its formula, then its largest and median value."""
+    s = allowance_stats(fp)
+    lines = []
+    if s["formula"]:
+        lines.append(f"- floating-point allowance (observed): `{s['formula']}`")
+    else:
+        lines.append("- floating-point allowance (observed):")
+    if s["count"]:
+        lines.append(f"  - largest {fmt(s['max'])}, median {fmt(s['median'])} over "
+                     f"{s['count']} iterates (per-iterate values in the JSON)")
+    else:
+        lines.append("  - not finite at any iterate")
+    return lines
 
 
 def _not_checked_lines(drift: dict) -> list[str]:
@@ -194,25 +59,27 @@ def _not_checked_lines(drift: dict) -> list[str]:
             f"{n} × {legend.get(code, code)}" for code, n in by.items()))
     rule = drift.get("allowance_rule") or {}
     if isinstance(rule, dict) and rule.get("rule"):
-        out.append(f"- an iterate counts as checked only if {rule['rule']} "
-                   f"(largest ratio {_fmt(rule.get('ratio_max'))}, observed)")
+        text = str(rule["rule"]).removeprefix("checked only if ")
+        out.append(f"- an iterate counts as checked only if {text} "
+                   f"(largest ratio {fmt(rule.get('ratio_max'))}, observed)")
     return out
 
 
 def _gradient_line(gc) -> list[str]:
     if not isinstance(gc, dict):
         return []
-    worst = max((_num(p.get("rel_err")) or 0.0 for p in gc.get("points") or []), default=None)
+    worst = max((num(p.get("rel_err")) or 0.0 for p in gc.get("points") or []), default=None)
     return [f"- gradient check ({gc.get('method') or 'central differences'}): "
-            f"{gc.get('status')}, largest relative error {_fmt(worst)} (observed)"]
+            f"{gc.get('status')}, largest relative error {fmt(worst)} (observed)"]
 
 
 def render(cert: dict, plots: dict[str, str]) -> str:
     """The Markdown report of one certificate, whatever its verdict: a missing, null
     (non-finite) or unreadable value prints as "—".
 
-    Sections in order: title and overview, drift inequality, losses (with the loss and
-    slack plots), constants per t, timings and provenance."""
+    Sections in order: title, verdict and the answers at a glance, overview, drift
+    inequality, losses (with the loss and slack plots), constants per t, timings and
+    provenance."""
     c = cert["case"]
     ex = cert.get("executor") or {}
     const = cert.get("constants") or {}
@@ -221,6 +88,7 @@ def render(cert: dict, plots: dict[str, str]) -> str:
     ap = ex.get("apriori") or {}
     env = cert.get("environment") or {}
     lines = _title(cert, c)
+    lines += _glance(const)
     lines += _overview(cert, c, act, const, ex, env)
     lines += _drift_section(ex, drift)
     lines += _loss_section(ex, ap, plots)
@@ -239,22 +107,62 @@ def _title(cert: dict, c: dict) -> list[str]:
     return lines
 
 
+def _times(x) -> str:
+    return "—" if x is None else f"{x:.3g}×"
+
+
+def gain_text(const: dict) -> str:
+    """closed/certified of L and β at the last t (the gain over the paper's closed form)."""
+    g = headline(const)["gain"]
+    if not g:
+        return "—"
+    return ", ".join(f"{q.replace('beta', 'β')} {_times(g[q])}" for q in ("L", "beta") if q in g)
+
+
+def worst_text(const: dict) -> str:
+    """max over t of certified/lower for L and β, with the t where it is worst."""
+    w = headline(const)["worst"]
+    if not w:
+        return "—"
+    return ", ".join(f"{q.replace('beta', 'β')} {_times(w[q][0])} (t={w[q][1]})"
+                     for q in ("L", "beta") if q in w)
+
+
+def _glance(const: dict) -> list[str]:
+    """The two questions besides the verdict: tighter than the paper by how much, and how
+    close to the truth."""
+    if const.get("certified") is None:
+        return ["- no data-specific bounds in this certificate (`[certify] data_specific = "
+                "false`): only the paper's closed-form constants, so no gain or distance to "
+                "the truth to report", ""]
+    last = (const.get("t") or [None])[-1]
+    lines = [f"- gain over the paper's closed form at the last step t = {fmt(last)} "
+             f"(closed/certified): {gain_text(const)}",
+             f"- distance to the truth, worst over t (certified/lower; 1× is exact): "
+             f"{worst_text(const)}"]
+    ds = const.get("data_specific")
+    if isinstance(ds, dict):
+        lines.append(f"- data-specific bound: method {ds.get('method') or '—'}, status "
+                     f"{ds.get('status') or '—'}")
+    return lines + [""]
+
+
 def _overview(cert: dict, c: dict, act: dict, const: dict, ex: dict, env: dict) -> list[str]:
     """How to read the report, then the case file, activation, regime and run."""
     return [
         "How to read this report: numbers marked *certified* are outward-rounded enclosures "
-        f"from the trusted interval engine (`{_engine_of(cert)}`); the true value is inside. "
-        "Numbers "
-        "marked *observed* are floating point from the executor. The drift inequality "
-        "compares observed numbers against certified constants with the stated "
-        "floating-point allowance.",
+        f"from the trusted interval engine (`{_engine_of(cert)}`); the true value is inside "
+        "(the JSON holds them to 17 digits). Numbers marked *observed* are floating point "
+        "from the executor. The drift inequality compares observed numbers against certified "
+        "constants with the stated floating-point allowance.",
         "",
         f"- case file: `{c.get('path')}` (sha256 `{str(c.get('sha256'))[:16]}…`)",
-        f"- activation `{act.get('name')}`: σ₀ ∈ {_fmt(act.get('sigma0'))}, "
-        f"σ₁ ∈ {_fmt(act.get('sigma1'))}, σ₂ ∈ {_fmt(act.get('sigma2'))} (certified)",
-        f"- α_m ∈ {_fmt(const.get('alpha_m'))}, q = σ₁α_m ∈ {_fmt(const.get('q'))}: "
-        f"{const.get('regime', '')}",
-        f"- algorithm `{ex.get('algorithm')}`, η = {_fmt(ex.get('eta'))}, "
+        f"- activation `{act.get('name')}`: σ₀ {interval_text(act.get('sigma0'))}, "
+        f"σ₁ {interval_text(act.get('sigma1'))}, σ₂ {interval_text(act.get('sigma2'))} "
+        "(certified)",
+        f"- α_m {interval_text(const.get('alpha_m'))}, q = σ₁α_m "
+        f"{interval_text(const.get('q'))}: {const.get('regime', '')}",
+        f"- algorithm `{ex.get('algorithm')}`, η = {fmt(ex.get('eta'))}, "
         f"{ex.get('iterations')} iterations, backend `{env.get('backend')}`",
         "",
     ]
@@ -265,13 +173,13 @@ def _drift_section(ex: dict, drift: dict) -> list[str]:
     return [
         "## Drift inequality (THEORY §7), every iterate",
         "",
-        f"- minimum slack {_fmt(drift.get('min_slack'))} at k = {_fmt(drift.get('argmin'))} "
+        f"- minimum slack {fmt(drift.get('min_slack'))} at k = {fmt(drift.get('argmin'))} "
         f"(observed); violations: {len(drift.get('violations') or [])}",
-        f"- floating-point allowance: {_allowance(drift.get('fp_allowance'))}",
+        *_allowance_lines(drift.get("fp_allowance")),
         f"- iterates checked: {drift.get('checked', '—')} of {ex.get('iterations')}",
         *_not_checked_lines(drift),
         *_gradient_line(ex.get("gradient_check")),
-        f"- exit time from Ω_ρ: {_fmt(ex.get('exit_time'))}",
+        f"- exit time from Ω_ρ: {fmt(ex.get('exit_time'))}",
         "",
     ]
 
@@ -281,15 +189,16 @@ def _loss_section(ex: dict, ap: dict, plots: dict[str, str]) -> list[str]:
     lines = [
         "## Losses and the a-priori bound",
         "",
-        f"- average R̂ over the run: {_fmt(ex.get('avg_loss'))} (observed); final "
-        f"{_fmt((ex.get('loss') or [None])[-1])}; R̂(Θ̄) = {_fmt(ex.get('loss_comparator'))}",
-        f"- a-priori bound on the average: {_fmt(ap.get('bound'))}, observed "
-        f"{_fmt(ap.get('observed'))}, ratio {_fmt(ap.get('ratio'))}, applicable: "
-        f"{ap.get('applicable')}",
+        f"- average R̂ over the run: {fmt(ex.get('avg_loss'))} (observed); final "
+        f"{fmt((ex.get('loss') or [None])[-1])}; R̂(Θ̄) = {fmt(ex.get('loss_comparator'))}",
+        f"- a-priori bound on the average {apriori_text(ap)}",
     ]
+    if ap.get("applicable"):
+        lines.append(f"  - bound {fmt(ap.get('bound'))}, observed {fmt(ap.get('observed'))}, "
+                     f"bound/observed {fmt(ap.get('ratio'))}")
     if ap.get("bound_apriori_comparator") is not None:
         lines.append(f"- fully a-priori (R̂(Θ̄) replaced by its bound from §5–§6): "
-                     f"{_fmt(ap.get('bound_apriori_comparator'))}")
+                     f"{fmt(ap.get('bound_apriori_comparator'))}")
     if "loss" in plots:
         lines += ["", f"![loss]({plots['loss']})"]
     if "slack" in plots:
@@ -297,23 +206,24 @@ def _loss_section(ex: dict, ap: dict, plots: dict[str, str]) -> list[str]:
     return lines
 
 
-def _constants_section(const: dict, plots: dict[str, str]) -> list[str]:
-    """The table of L_t and β_t per t (closed form, data-specific, lower), then its plot."""
-    lines = ["", "## Constants per t", "",
-             "| t | closed-form L_t (cert.) | data L_t (cert.) | lower L_t (obs.) | "
-             "closed-form β_t (cert.) | data β_t (cert.) | lower β_t (obs.) |",
-             "|---|---|---|---|---|---|---|"]
-    t = const.get("t") or []
-    cf = const.get("closed_form") or {}
-    ce = const.get("certified") or {}
-    lo = const.get("lower") or {}
-    for i, ti in enumerate(t):
-        def g(d, q, i=i):
-            v = d.get(q) or []
-            return _fmt(_num(v[i]) if i < len(v) else None)
+def _constants_table(const: dict, q: str) -> list[str]:
+    sym = "L_t" if q == "L" else "β_t"
+    lines = [f"| t | closed-form {sym} (cert.) | data {sym} (cert.) | lower {sym} (obs.) | "
+             "certified/lower | closed/certified |", "|---|---|---|---|---|---|"]
+    for r in tightness(const, q)["rows"]:
+        lines.append(f"| {fmt(r['t'])} | {fmt(r['closed'])} | {fmt(r['certified'])} | "
+                     f"{fmt(r['lower'])} | {fmt(r['cert_over_lower'], 3)} | "
+                     f"{fmt(r['closed_over_cert'], 3)} |")
+    return lines
 
-        lines.append(f"| {_fmt(ti)} | {g(cf, 'L')} | {g(ce, 'L')} | {g(lo, 'L')} | "
-                     f"{g(cf, 'beta')} | {g(ce, 'beta')} | {g(lo, 'beta')} |")
+
+def _constants_section(const: dict, plots: dict[str, str]) -> list[str]:
+    """The tables of L_t and of β_t per t (closed form, data-specific, lower and the two
+    ratios), then their plot."""
+    lines = ["", "## Constants per t", "",
+             "certified/lower ≥ 1 bounds how far the certified constant may be above the "
+             "truth; closed/certified is the gain over the paper's closed form.", ""]
+    lines += _constants_table(const, "L") + [""] + _constants_table(const, "beta")
     if "constants" in plots:
         lines += ["", f"![constants]({plots['constants']})"]
     return lines
@@ -327,7 +237,8 @@ def _footer(cert: dict, env: dict) -> list[str]:
     lines += ["", f"Produced by {env.get('package')} (git {str(env.get('git_commit'))[:10]}"
               f"{', dirty' if env.get('git_dirty') else ''}), Python {env.get('python')}, "
               f"NumPy {env.get('numpy')}, mpmath {env.get('mpmath')}, sympy {env.get('sympy')}, "
-              f"engine {env.get('interval_engine')}.", ""]
+              f"engine {env.get('interval_engine')}, certificate schema "
+              f"{cert.get('schema_version')}.", ""]
     return lines
 
 
@@ -336,37 +247,62 @@ def write_report(cert: dict, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = cert["case"]["name"]
-    plots = _plots(cert, out_dir, name)
+    plots = {kind: figures.save(fig, out_dir, name, kind)
+             for kind, fig in figures.case_figures(cert).items()}
     path = out_dir / f"{name}.md"
     write_atomic(path, render(cert, plots))
     return path
 
 
-def _cutoff_plot(certs: list[dict], folder: Path) -> str | None:
-    """L_t and β_t (closed form) of every case on one log-scale figure (cases without
-    finite closed-form values are left out; no figure when none has any)."""
-    plt = _pyplot()
-    curves = []
-    for cert in certs:
-        const = cert.get("constants") or {}
-        cf = const.get("closed_form") or {}
-        ys = {q: _series(cf.get(q), positive=True) for q in ("L", "beta")}
-        if any(_has_data(v) for v in ys.values()):
-            curves.append((str((cert.get("case") or {}).get("name")),
-                           str(const.get("regime") or ""), ys))
-    if plt is None or not curves:
-        return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    styles = {"short": "-", "at the": "--", "long": ":"}
-    for name, regime, ys in curves:
-        ls = next((v for k, v in styles.items() if regime.startswith(k)), "-")
-        for ax, q in zip(axes, ("L", "beta"), strict=True):
-            ax.semilogy(range(len(ys[q])), ys[q], ls, label=f"{name} ({regime})")
-    for ax, title in zip(axes, ("closed-form L_t", "closed-form β_t"), strict=True):
-        ax.set_xlabel("t")
-        ax.set_title(title)
-    axes[1].legend(fontsize=6, loc="upper left")
-    return _save(plt, fig, folder, "index", "cutoff")
+def _read_certificates(folder: Path) -> list[dict]:
+    """The certificates ``*.json`` in ``folder``; other JSON files (no ``schema_version``)
+    are left out, a certificate with missing fields is a one-line error."""
+    from ..errors import UserError
+
+    certs = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            cert = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(cert, dict) or "schema_version" not in cert:
+            continue
+        problems = validate(cert)
+        if problems or not isinstance(cert.get("case"), dict):
+            raise UserError(f"report: {f}: not a valid certificate ("
+                            f"{problems[0] if problems else 'case is not an object'}"
+                            f"{f'; {len(problems) - 1} more' if len(problems) > 1 else ''})")
+        certs.append(cert)
+    return certs
+
+
+def _index_row(cert: dict) -> str:
+    name = cert["case"]["name"]
+    ex = cert.get("executor") or {}
+    drift = ex.get("drift") or {}
+    ap = ex.get("apriori") or {}
+    const = cert.get("constants") or {}
+    tot = sum(v for v in (cert.get("timings") or {}).values() if isinstance(v, int | float))
+    bound = fmt(ap.get("ratio")) if ap.get("applicable") else "n/a"
+    return (f"| [{name}]({name}.md) | **{cert.get('verdict')}** | {const.get('regime', '')} | "
+            f"{fmt(drift.get('min_slack'))} | {len(drift.get('violations') or [])} | "
+            f"{fmt(ex.get('exit_time'))} | {bound} | {gain_text(const)} | "
+            f"{worst_text(const)} | {tot:.1f} |")
+
+
+INDEX_HEADER = [
+    "| case | verdict | regime | min drift slack (obs.) | violations | exit time | "
+    "a-priori bound / observed | gain over closed form at last t (closed/cert.) | "
+    "worst tightness (max_t cert./lower) | seconds |",
+    "|---|---|---|---|---|---|---|---|---|---|"]
+
+INDEX_NOTES = [
+    "How to read the table: *gain* is the closed-form constant divided by the certified "
+    "data-specific one at the last step t = T−1 (larger: tighter than the paper). "
+    "*Worst tightness* is the largest, over t, certified upper bound divided by the observed "
+    "lower bound (the truth lies in between; 1× would be exact). \"n/a\": the a-priori bound "
+    "does not apply (the case's report says why); \"—\": no data-specific bounds or a value "
+    "that is not finite.", ""]
 
 
 def write_index(folder: Path) -> Path:
@@ -379,41 +315,23 @@ def write_index(folder: Path) -> Path:
     check_out_dir(folder, "report")  # before drawing anything: writable, one-line error
     if (folder / "index.md").is_dir():
         raise UserError(f"report: {folder / 'index.md'}: is a folder, not a file")
-    rows = []
-    certs = []
-    for f in sorted(folder.glob("*.json")):
-        try:
-            cert = json.loads(f.read_text())
-            name = cert["case"]["name"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        certs.append(cert)
-        ex = cert.get("executor") or {}
-        drift = ex.get("drift") or {}
-        ap = ex.get("apriori") or {}
-        const = cert.get("constants") or {}
-        tot = sum(v for v in (cert.get("timings") or {}).values() if isinstance(v, int | float))
-        rows.append(f"| [{name}]({name}.md) | **{cert.get('verdict')}** | "
-                    f"{const.get('regime', '')} | {_fmt(drift.get('min_slack'))} | "
-                    f"{len(drift.get('violations') or [])} | {_fmt(ex.get('exit_time'))} | "
-                    f"{_fmt(ap.get('ratio'))} | {_fmt(const.get('max_certified_over_closed'))} "
-                    f"| {tot:.1f} |")
-    if not rows:
+    certs = _read_certificates(folder)
+    if not certs:
         raise UserError(f"report: {folder}: no certificates (*.json) found")
     try:
-        cutoff = _cutoff_plot(certs, folder)
+        fig = figures.index_figure(certs)
+        cutoff = figures.save(fig, folder, "index", "cutoff") if fig is not None else None
     except OSError as exc:
         raise UserError(f"report: {folder}: cannot write the figure ({exc.strerror or exc})") \
             from None
     text = "\n".join([
-        "# Certificates", "",
-        *([f"![closed-form constants of every case]({cutoff})", "",
-           "Closed-form L_t and β_t (certified upper bounds) of every case: bounded in t "
-           "for q = σ₁α_m < 1, polynomial at the cutoff q = 1, exponential beyond.", ""]
-          if cutoff else []),
-        "| case | verdict | regime | min drift slack (obs.) | violations | exit time | "
-        "a-priori bound / observed | max certified/closed-form | seconds |",
-        "|---|---|---|---|---|---|---|---|---|", *rows, ""])
+        "# Certificates", "", *INDEX_HEADER, *[_index_row(c) for c in certs], "",
+        *INDEX_NOTES,
+        *([f"![L_t and β_t of every case]({cutoff})", "",
+           "L_t and β_t of every case: closed form (dashed), data-specific certified upper "
+           "bound (solid) and observed lower bound (triangles), log scale. Bounded in t for "
+           "q = σ₁α_m < 1, polynomial at the cutoff q = 1, exponential beyond.", ""]
+          if cutoff else [])])
     path = folder / "index.md"
     try:
         write_atomic(path, text)

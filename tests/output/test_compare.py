@@ -216,3 +216,29 @@ def test_a_file_that_is_not_a_certificate_is_a_one_line_error(tmp_path, capsys, 
     assert main(["compare", str(BASELINES / f"{PGD}.json"), str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and needle in err and err.count("\n") == 1
+
+
+def test_a_certificate_with_missing_fields_is_a_one_line_error(tmp_path, capsys):
+    doc = load()
+    del doc["executor"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["compare", str(BASELINES / f"{PGD}.json"), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid certificate (missing field 'executor')" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("version,rc", [("1.1", 0), ("2.0", 2)])
+def test_compare_across_schema_versions(tmp_path, capsys, version, rc):
+    """A later minor version is compared field by field (its new fields are ignored); a
+    different major version is refused with a one-line error."""
+    doc = load()
+    doc["schema_version"] = version
+    doc["executor"]["new_field_of_a_later_version"] = {"x": 1}
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    assert main(["compare", str(BASELINES / f"{PGD}.json"), str(new)]) == rc
+    if rc:
+        err = capsys.readouterr().err
+        assert "different major versions" in err and err.count("\n") == 1

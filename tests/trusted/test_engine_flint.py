@@ -556,6 +556,7 @@ def test_runner_records_the_engine(tmp_path):
     import certify
     from certify.cli import main
     from certify.output.certificate import validate
+    from tests.schema_util import assert_matches_schema
     from tests.test_runner import write_case
 
     p = write_case(tmp_path, ds="true")
@@ -570,6 +571,7 @@ def test_runner_records_the_engine(tmp_path):
                  "--engine", "arb"]) in (0, 1)
     cert = json.loads((out / "cli.json").read_text())
     assert validate(cert) == []
+    assert_matches_schema(cert)
     assert cert["constants"]["certified"]["engine"] == "python-flint"
 
 
