@@ -124,8 +124,12 @@ def worst_text(const: dict) -> str:
     w = headline(const)["worst"]
     if not w:
         return "—"
-    return ", ".join(f"{q.replace('beta', 'β')} {_times(w[q][0])} (t={w[q][1]})"
+    text = ", ".join(f"{q.replace('beta', 'β')} {_times(w[q][0])} (t={w[q][1]})"
                      for q in ("L", "beta") if q in w)
+    tj = (const.get("certified") or {}).get("tightness")
+    if isinstance(tj, dict) and not tj.get("reached"):
+        text += f"; short of target {fmt(tj.get('target'), 3)}×"
+    return text
 
 
 def _glance(const: dict) -> list[str]:
@@ -140,11 +144,33 @@ def _glance(const: dict) -> list[str]:
              f"(closed/certified): {gain_text(const)}",
              f"- distance to the truth, worst over t (certified/lower; 1× is exact): "
              f"{worst_text(const)}"]
-    ds = const.get("data_specific")
-    if isinstance(ds, dict):
-        lines.append(f"- data-specific bound: method {ds.get('method') or '—'}, status "
-                     f"{ds.get('status') or '—'}")
-    return lines + [""]
+    return lines + _tightness_lines((const.get("certified") or {}).get("tightness")) + [""]
+
+
+def _short_steps(flags) -> str:
+    return ", ".join(str(t) for t, f in enumerate(flags or []) if f) or "none"
+
+
+def _tightness_lines(tj) -> list[str]:
+    """Whether the data-specific bounds reached their target, and if not what stopped
+    them and where the boxes went (the certificate's ``tightness`` record)."""
+    if not isinstance(tj, dict):
+        return []
+    target = f"certified/lower ≤ {fmt(tj.get('target'), 3)} at every t"
+    if tj.get("reached"):
+        return [f"- target {target}: **reached**"]
+    short = tj.get("short_of_target") or {}
+    lines = [f"- target {target}: **stopped short** (L at t = {_short_steps(short.get('L'))}; "
+             f"β at t = {_short_steps(short.get('beta'))}); the bounds stay certified, "
+             "only looser"]
+    for why in tj.get("stopped_by") or []:
+        lines.append(f"  - stopped by {why}")
+    top = tj.get("boxes_by_neuron") or []
+    if top:
+        lines.append("  - boxes went to neurons " + ", ".join(
+            f"{b['neuron']} ({b['boxes']})" for b in top))
+    lines.append(f"  - method: {tj.get('method', '—')}")
+    return lines
 
 
 def _overview(cert: dict, c: dict, act: dict, const: dict, ex: dict, env: dict) -> list[str]:

@@ -203,3 +203,31 @@ def test_slack_plot_marks_violations_apart_from_negative_slack_within_the_allowa
         assert legend.get_window_extent().x1 <= fig.bbox.x1
     finally:
         _close(figs.values())
+
+
+def _with_tightness(reached: bool) -> dict:
+    cert = load("tanh-cutoff")
+    T = len(cert["constants"]["t"])
+    short = [(not reached) and t in (3, 7) for t in range(T)]
+    cert["constants"]["certified"]["tightness"] = {
+        "method": "screening branch and bound", "target": 1.02, "reached": reached,
+        "ratio": {"L": [1.0] * T, "beta": [1.5 if s else 1.0 for s in short]},
+        "worst": {"L": {"t": 0, "ratio": 1.0}, "beta": {"t": 3, "ratio": 1.5}},
+        "short_of_target": {"L": [False] * T, "beta": short},
+        "stopped_by": [] if reached else ["box budget: 2 of 4 neuron sets spent box_budget = 64"],
+        "boxes_by_neuron": [{"neuron": 5, "boxes": 64}], "memory_cap_mb": 1536, "chunks": 1,
+        "label": "observed"}
+    return cert
+
+
+def test_report_says_whether_the_bounds_reached_their_target():
+    from certify.output.report import _index_row
+
+    short = render(_with_tightness(False), {})
+    assert "**stopped short** (L at t = none; β at t = 3, 7)" in short
+    assert "stopped by box budget: 2 of 4 neuron sets" in short
+    assert "boxes went to neurons 5 (64)" in short
+    assert "short of target 1.02×" in _index_row(_with_tightness(False))
+    ok = render(_with_tightness(True), {})
+    assert "certified/lower ≤ 1.02 at every t: **reached**" in ok
+    assert "short of target" not in _index_row(_with_tightness(True))
