@@ -57,6 +57,17 @@ Pipeline
 Neuron sets are spread over ``jobs`` processes (screening per chunk of
 neurons, trusted evaluation per anchor); results do not depend on ``jobs``.
 
+Memory: ``memory_cap_mb`` (all processes together) caps what the screening holds
+at once.  Chunks are one per process while they fit (:func:`_chunks`); else more,
+and a neuron set whose samples alone do not fit is split by samples (its box
+budget in proportion).  Screening calls are cut into row batches of a quarter of
+the cap, ∂H is kept only for anchors not pruned for every criterion, and a
+split whose new anchors would pass three quarters of the cap is not made
+(:meth:`_Tree.room_for`): the cover is then evaluated as it stands, which is
+sound, and the certificate's ``tightness.stopped_by`` says so.  The random
+lower-bound points per (neuron, sample) shrink past 2^17 points in all
+(:meth:`.settings.BoundsSettings.samples_for`).
+
 The settings (``rel_tol``, ``box_budget``, ``jobs``, ``engine``, ``seed``,
 ``lower_samples``) travel as one :class:`.settings.BoundsSettings`, Ω_ρ's width
 and radii as one :class:`.settings.Ball`.  Code layout: one section per
@@ -1186,7 +1197,8 @@ def _lower_bounds(pb: _Problem, am, settings: BoundsSettings):
     rng = np.random.default_rng(settings.seed)
     C0 = np.concatenate([pb.W0[:, None], pb.U0g], axis=1)
     radii = (pb.rw_hi * (1 - 2.0**-20), pb.ru_hi * (1 - 2.0**-20))
-    _vals, pairs, thetas, _pair_best = _lower_phase(am, pb.X, C0, radii, settings.samples, rng)
+    K = settings.samples_for(pb.G * pb.n)
+    _vals, pairs, thetas, _pair_best = _lower_phase(am, pb.X, C0, radii, K, rng)
     keys = _candidates(pairs, thetas, pb.T)
     conf = _confirm_points([(k[0], np.array(k[1])) for k in keys], pb.X, pb.W0, pb.U0g,
                            pb.rw_iv, pb.ru_iv, pb.T)
@@ -1462,7 +1474,8 @@ def _settings_record(settings: BoundsSettings, ball: Ball, pb: _Problem, alpha_i
     """The certificate's record of the settings and the problem's size."""
     n, T, d = pb.X.shape
     return {"rel_tol": settings.rel_tol, "box_budget": settings.box_budget,
-            "jobs": settings.jobs, "seed": settings.seed, "lower_samples": settings.samples,
+            "jobs": settings.jobs, "seed": settings.seed,
+            "lower_samples": settings.samples_for(pb.G * pb.n),
             "m": int(ball.m), "n": int(n), "d": int(d), "steps": int(T),
             "rho_w": str(getattr(ball.rho_w, "text", ball.rho_w)),
             "rho_u": str(getattr(ball.rho_u, "text", ball.rho_u)),

@@ -16,6 +16,9 @@ __all__ = ["Ball", "BoundsSettings", "DEFAULT_BOX_BUDGET", "DEFAULT_LOWER_SAMPLE
 DEFAULT_REL_TOL = 0.02
 DEFAULT_BOX_BUDGET = 2000
 DEFAULT_LOWER_SAMPLES = 48
+#: random lower-bound points in all (``samples_for``), and the fewest per (neuron, sample)
+LOWER_POINTS = 2**17
+MIN_LOWER_SAMPLES = 8
 #: what the screening may hold at once, all processes together (MiB; see ``memory_cap_mb``)
 DEFAULT_MEMORY_CAP_MB = 1536
 
@@ -60,8 +63,18 @@ class BoundsSettings:
 
     @property
     def samples(self) -> int:
-        """Random lower-bound points per (neuron, sample) actually used."""
+        """Random lower-bound points per (neuron, sample) when none are set: the default."""
         return int(self.lower_samples or DEFAULT_LOWER_SAMPLES)
+
+    def samples_for(self, pairs: int) -> int:
+        """Random lower-bound points per (neuron, sample) for ``pairs`` of them: the
+        setting, else the default while pairs × default ≤ :data:`LOWER_POINTS`, else
+        fewer (at least :data:`MIN_LOWER_SAMPLES`): the total stays near LOWER_POINTS
+        and the projected ascent from the best points does the rest."""
+        if self.lower_samples:
+            return int(self.lower_samples)
+        return int(min(DEFAULT_LOWER_SAMPLES,
+                       max(MIN_LOWER_SAMPLES, -(-LOWER_POINTS // max(1, pairs)))))
 
 
 #: the settings of a call that names none

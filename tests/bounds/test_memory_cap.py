@@ -136,3 +136,14 @@ def test_tightness_record_states_ratio_target_and_method():
     assert tj["boxes_by_neuron"] and all(b["boxes"] >= X.shape[0] for b in tj["boxes_by_neuron"])
     if not tj["reached"]:
         assert tj["stopped_by"]
+
+
+def test_lower_samples_scale_down_with_the_pairs_only_past_the_point_budget():
+    from certify.bounds.settings import DEFAULT_LOWER_SAMPLES, LOWER_POINTS, MIN_LOWER_SAMPLES
+
+    s = BoundsSettings()
+    assert s.samples_for(512) == DEFAULT_LOWER_SAMPLES  # the shipped cases: unchanged
+    assert s.samples_for(LOWER_POINTS // DEFAULT_LOWER_SAMPLES) == DEFAULT_LOWER_SAMPLES
+    assert s.samples_for(16384) == LOWER_POINTS // 16384
+    assert s.samples_for(10**7) == MIN_LOWER_SAMPLES
+    assert BoundsSettings(lower_samples=3).samples_for(10**7) == 3  # a setting wins
