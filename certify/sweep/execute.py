@@ -111,9 +111,12 @@ def open_client(settings: ClusterSettings):
             client = _connect(distributed, settings.scheduler)
         else:
             n = settings.jobs or os.cpu_count() or 1
-            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1,
-                                               processes=True, dashboard_address=None,
-                                               silence_logs=logging.ERROR)
+            # no dashboard; the scheduler's HTTP routes (health, metrics) on a free port,
+            # not on 8787, which another cluster on this machine may hold (a warning)
+            cluster = distributed.LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                host="127.0.0.1", silence_logs=logging.ERROR)
             client = distributed.Client(cluster)
         try:
             yield client
@@ -124,8 +127,13 @@ def open_client(settings: ClusterSettings):
 
 
 def _connect(distributed, address: str):
+    """A client of the scheduler at ``address``; waits ``distributed.comm.timeouts.connect``
+    (dask config, 30 s by default) for it."""
+    import dask
+
     try:
-        return distributed.Client(address, timeout="10s")
+        return distributed.Client(address,
+                                  timeout=dask.config.get("distributed.comm.timeouts.connect"))
     except (OSError, TimeoutError, ValueError) as exc:
         raise UserError(f"argument --scheduler: cannot connect to {address}: "
                         f"{type(exc).__name__}: {exc}") from None
@@ -185,14 +193,17 @@ def run_points(client, tasks: list[PointTask], points_dir: Path, tally: Tally,
                progress=None) -> dict[str, Outcome]:
     """Certify the tasks on the cluster; each certificate is written as it arrives.
 
-    Points already in ``points_dir`` are not submitted.  On Ctrl-C (or any error) the
-    pending futures are cancelled; what was written stays (each file whole)."""
+    Points already in ``points_dir`` are not submitted.  At most one point per worker
+    thread is with the scheduler at a time (more are submitted as points finish), so a
+    worker holds only the point it runs and its death fails that point alone.  On
+    Ctrl-C (or any error) the futures in flight are cancelled; what was written stays
+    (each file whole)."""
+    from collections import deque
+
     from distributed import as_completed
 
-    from ..output.certificate import Certificate
-
     out: dict[str, Outcome] = {}
-    todo = []
+    todo = deque()
     for task in tasks:
         cert = read_done(points_dir, task.id)
         if cert is not None:
@@ -200,29 +211,52 @@ def run_points(client, tasks: list[PointTask], points_dir: Path, tally: Tally,
             tally.already += 1
         else:
             todo.append(task)
-    futures = {client.submit(run_point, t, key=f"point-{t.id}-{uuid.uuid4().hex[:8]}",
-                             pure=False): t for t in todo}
-    tally.running = len(futures)
-    _show(progress, tally)
+    flying: dict = {}
+    pending = as_completed()
     try:
-        for fut in as_completed(list(futures)):
-            task = futures[fut]
-            tally.running -= 1
-            if fut.status == "finished":
-                res = fut.result()
-                Certificate(res["certificate"]).write(points_dir / f"{task.id}.json")
-                out[task.id] = Outcome("done", res["certificate"], seconds=res["seconds"])
-                tally.done += 1
-            else:
-                out[task.id] = Outcome("failed", reason=failure_reason(fut.exception()))
-                tally.failed += 1
-                tally.failures.append((task.id, out[task.id].reason))
+        _submit(client, todo, flying, pending)
+        tally.running = len(flying)
+        _show(progress, tally)
+        for fut in pending:
+            task = flying.pop(fut)
+            out[task.id] = _collect(fut, task, points_dir, tally)
             fut.release()
+            _submit(client, todo, flying, pending)
+            tally.running = len(flying)
             _show(progress, tally)
     except BaseException:
-        client.cancel(list(futures))
+        client.cancel(list(flying))
         raise
     return out
+
+
+def _submit(client, todo, flying: dict, pending) -> None:
+    """Submit queued tasks until each worker thread of the cluster has one."""
+    slots = max(1, sum(client.nthreads().values())) - len(flying)
+    for _ in range(min(slots, len(todo))):
+        task = todo.popleft()
+        fut = client.submit(run_point, task, key=f"point-{task.id}-{uuid.uuid4().hex[:8]}",
+                            pure=False)
+        flying[fut] = task
+        pending.add(fut)
+    if todo and not flying:  # no worker at all yet: wait for one, then go on
+        client.wait_for_workers(1)
+        _submit(client, todo, flying, pending)
+
+
+def _collect(fut, task: PointTask, points_dir: Path, tally: Tally) -> Outcome:
+    """The outcome of a finished future; a certificate is written (atomically)."""
+    from ..output.certificate import Certificate
+
+    if fut.status == "finished":
+        res = fut.result()
+        Certificate(res["certificate"]).write(points_dir / f"{task.id}.json")
+        tally.done += 1
+        return Outcome("done", res["certificate"], seconds=res["seconds"])
+    reason = failure_reason(fut.exception())
+    tally.failed += 1
+    tally.failures.append((task.id, reason))
+    return Outcome("failed", reason=reason)
 
 
 def _seconds(cert: dict) -> float | None:
