@@ -165,6 +165,8 @@ def json_values(values: dict) -> dict:
             return v.text
         if isinstance(v, list | tuple):
             return [one(x) for x in v]
+        if isinstance(v, dict):
+            return {k: one(x) for k, x in v.items()}
         return v
 
     return {k: one(v) for k, v in values.items()}

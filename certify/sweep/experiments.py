@@ -67,7 +67,7 @@ def _groups(rows: list[dict], varied: list[str], leave_out: tuple[str, ...]) -> 
     keys = [k for k in varied if k not in leave_out]
     out: dict = {}
     for r in rows:
-        out.setdefault(tuple((k, r.get(k)) for k in keys), []).append(r)
+        out.setdefault(tuple((k, label(r.get(k))) for k in keys), []).append(r)
     return out
 
 
@@ -103,12 +103,19 @@ def memory_cutoff(spec, rows: list[dict]) -> dict:
     return {"regimes": out}
 
 
+def label(v) -> str:
+    """A short label of a varied value (a whole table by its kind)."""
+    if isinstance(v, dict):
+        return str(v.get("kind", v))
+    return str(v)
+
+
 def side_by_side(spec, rows: list[dict], by: str) -> dict:
     cols = ("verdict", "exit_time", "iters_to_target", "final_loss", "seconds")
     out = []
     for key, rs in _groups(rows, spec.varied, (by,)).items():
         out.append({"point": dict(key),
-                    "by": {str(r.get(by)): {c: r.get(c) for c in cols} for r in rs}})
+                    "by": {label(r.get(by)): {c: r.get(c) for c in cols} for r in rs}})
     return {"compared": out, "by": by,
             "rigor": "observed (losses, exit time, iterations); verdict: the certificate"}
 
@@ -118,6 +125,7 @@ def derive(spec, rows: list[dict], search: list[dict] | None) -> dict:
     out: dict = {}
     if search is not None:
         out["search"] = {"key": spec.search.key, "target": spec.search.target,
+                         "certified_target": spec.search.target_for("certified"),
                          "results": search}
     kind = spec.experiment.kind
     if kind == "width-vs-n" and search is not None:
@@ -127,5 +135,5 @@ def derive(spec, rows: list[dict], search: list[dict] | None) -> dict:
     elif kind == "pgd-vs-gd":
         out |= side_by_side(spec, rows, "train.algorithm")
     elif kind == "concept-classes":
-        out |= side_by_side(spec, rows, "target.kind")
+        out |= side_by_side(spec, rows, "target" if "target" in spec.varied else "target.kind")
     return out

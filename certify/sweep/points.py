@@ -41,9 +41,13 @@ class Point:
 
 
 def with_values(base_doc: dict, values: dict, name: str) -> dict:
-    """The base document with the dotted keys replaced (a missing table is created)."""
+    """The base document with the dotted keys replaced (a missing table is created; a key
+    that names a table replaces it whole)."""
     doc = copy.deepcopy(base_doc)
     for key, value in values.items():
+        if "." not in key:
+            doc[key] = copy.deepcopy(value)
+            continue
         table, sub = key.split(".", 1)
         if not isinstance(doc.get(table), dict):
             doc[table] = {}

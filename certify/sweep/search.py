@@ -84,7 +84,7 @@ def run_search(spec, evaluate) -> list[dict]:
                 if cert is None:
                     searches[(k, c)].broken = reason or "a point failed"
                 else:
-                    searches[(k, c)].update(i, holds(c, cert, s.target))
+                    searches[(k, c)].update(i, holds(c, cert, s.target_for(c)))
     return [_found(outer[k], s, {c: searches[(k, c)] for c in s.criteria}, values)
             for k in range(len(outer))]
 

@@ -4,10 +4,12 @@ Schema (``*`` = required)::
 
     name*          letters, digits, '.', '_', '-' (names the points: NAME-ID)
     base*          a case file, relative to the spec
-    [grid]         dotted case keys ("model.width"), each a non-empty list: their product
+    [grid]         dotted case keys ("model.width"), each a non-empty list: their product;
+                   a key naming a case table ("target") replaces it whole (inline tables)
     [zip]          dotted case keys, lists of one common length: one point per position
     [search]       (optional) an adaptive search over one more key, for each point of
                    grid × zip: key*, min*, max*, step (2), target* (a training error),
+                   certified_target (target: the error the a-priori bound must certify),
                    criteria (["observed", "certified"])
     [experiment]   (optional) kind (width-vs-n | memory-cutoff | pgd-vs-gd |
                    concept-classes), target (a training error for iterations-to-target),
@@ -34,6 +36,8 @@ EXPERIMENTS = ("width-vs-n", "memory-cutoff", "pgd-vs-gd", "concept-classes")
 CRITERIA = ("observed", "certified")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _KEY = re.compile(r"[a-z_]+\.[a-z_0-9]+")
+#: case tables a spec may replace whole (a list of inline tables: e.g. targets of two kinds)
+WHOLE_TABLES = ("model", "init", "ball", "data", "target", "train", "certify")
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,16 @@ class Search:
     step: int
     target: float
     criteria: tuple[str, ...]
+    certified_target: float | None = None  # None: the same target
 
     @property
     def values(self) -> list[int]:
         return list(range(self.min, self.max + 1, self.step))
+
+    def target_for(self, criterion: str) -> float:
+        if criterion == "certified" and self.certified_target is not None:
+            return self.certified_target
+        return self.target
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,8 @@ def _point_message(spec: SweepSpec, values: dict, msg: str) -> str:
     prefix = f"{spec.base_path}: "
     inner = msg[len(prefix):] if msg.startswith(prefix) else msg
     for key, value in values.items():
-        table, sub = key.split(".", 1)
-        if inner.startswith(f"[{table}].{sub}:") or inner.startswith(f"[{table}]: "):
+        table, sub = (key.split(".", 1) + [""])[:2]
+        if inner.startswith(f"[{table}].{sub}:") or inner.startswith(f"[{table}]") and not sub:
             return f"{spec.path}: {_where(spec, key)}.\"{key}\" = {_show(value)}: {inner}"
     shown = ", ".join(f'"{k}" = {_show(v)}' for k, v in values.items())
     return f"{spec.path}: point {{{shown}}}: {inner}"
@@ -145,6 +155,8 @@ def _where(spec: SweepSpec, key: str) -> str:
 
 
 def _show(v) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_show(x)}" for k, x in v.items()) + "}"
     if isinstance(v, DecimalValue):
         return v.text
     if isinstance(v, bool):
@@ -182,7 +194,12 @@ def _axes(where: str, doc: dict, table: str, base_doc: dict) -> tuple:
         if isinstance(values, dict):  # "model.width" unquoted is a sub-table in TOML
             raise UserError(f"{where}: [{table}].{key}: quote the dotted key "
                             f"(\"{key}.…\" = [...])")
-        if not _KEY.fullmatch(key) or key.split(".")[0] in ("name",):
+        whole = key in WHOLE_TABLES
+        if whole and not (isinstance(values, list) and all(isinstance(v, dict)
+                                                           for v in values)):
+            raise UserError(f"{where}: [{table}].{key}: a whole table is replaced by a list "
+                            "of inline tables ({kind = ..., ...})")
+        if not whole and not _KEY.fullmatch(key):
             raise UserError(f"{where}: [{table}].\"{key}\": expected a dotted case key "
                             "TABLE.KEY (like \"model.width\")")
         if key.split(".")[0] == "meta":
@@ -234,7 +251,7 @@ def _search(where: str, t, axes: tuple) -> Search | None:
         return None
     if not isinstance(t, dict):
         raise UserError(f"{where}: [search]: expected a table")
-    allowed = ("key", "min", "max", "step", "target", "criteria")
+    allowed = ("key", "min", "max", "step", "target", "certified_target", "criteria")
     for k in t:
         if k not in allowed:
             raise UserError(f"{where}: [search].{k}: unknown key (allowed: "
@@ -257,7 +274,9 @@ def _search(where: str, t, axes: tuple) -> Search | None:
                         f"{', '.join(map(repr, CRITERIA))}, got {_show(crit)}")
     return Search(key=key, min=lo, max=hi, step=step,
                   target=_positive(where, "search", "target", t["target"]),
-                  criteria=tuple(dict.fromkeys(crit)))
+                  criteria=tuple(dict.fromkeys(crit)),
+                  certified_target=(None if "certified_target" not in t else _positive(
+                      where, "search", "certified_target", t["certified_target"])))
 
 
 def _experiment(where: str, t) -> Experiment:
