@@ -28,13 +28,19 @@ def _num(v) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def fit_log_and_power(ns, ms) -> dict:
-    """Fit m ≈ a + b·log n and m ≈ c·n^p; which is better, by RMSE in m."""
+def fit_log_and_power(ns, ms, resolution: float = 0.0) -> dict:
+    """Fit m ≈ a + b·log n and m ≈ c·n^p; which is better, by RMSE in m.
+
+    ``resolution``: the search's step in m; the values found are rounded up to it, an
+    error of standard deviation step/√12, and RMSEs that differ by less than that (or by
+    less than 5%) do not tell the fits apart."""
     pts = [(n, m) for n, m in zip(ns, ms, strict=True) if n and m]
-    out = {"points": [[n, m] for n, m in pts],
+    noise = resolution / math.sqrt(12)
+    out = {"points": [[n, m] for n, m in pts], "resolution_rmse": noise,
            "criterion": "smaller root-mean-square error in m over the same points (both fits "
-                        "have two parameters; equivalent to AIC); undecided with < 3 points "
-                        "or RMSEs within 5% of each other"}
+                        "have two parameters; equivalent to AIC); undecided with < 3 points, "
+                        "or when the RMSEs differ by less than 5% or than the rounding error "
+                        "of the search grid (step/√12)"}
     if len(pts) < 2:
         return out | {"better": "undecided", "log": None, "power": None}
     n = np.array([p[0] for p in pts], float)
@@ -44,7 +50,7 @@ def fit_log_and_power(ns, ms) -> dict:
     rmse_log = float(np.sqrt(np.mean((a + b * np.log(n) - m) ** 2)))
     rmse_pow = float(np.sqrt(np.mean((math.exp(logc) * n ** p - m) ** 2)))
     better = "undecided"
-    if len(pts) >= 3 and abs(rmse_log - rmse_pow) > 0.05 * max(rmse_log, rmse_pow):
+    if len(pts) >= 3 and abs(rmse_log - rmse_pow) > max(0.05 * max(rmse_log, rmse_pow), noise):
         better = "log" if rmse_log < rmse_pow else "power"
     return out | {"better": better,
                   "log": {"a": float(a), "b": float(b), "rmse": rmse_log},
@@ -57,7 +63,7 @@ def width_vs_n(spec, search: list[dict]) -> dict:
     for crit in spec.search.criteria if spec.search else ():
         ns = [_num(r["point"].get(x)) for r in search]
         ms = [r[crit]["value"] for r in search]
-        fits[crit] = fit_log_and_power(ns, ms) | {
+        fits[crit] = fit_log_and_power(ns, ms, spec.search.step) | {
             "rigor": "observed (final training error)" if crit == "observed" else
             "certified constants, observed run (a-priori bound of THEORY §7 with §5–6)"}
     return {"fit": fits}

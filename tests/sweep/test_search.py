@@ -85,6 +85,8 @@ def test_fits_tell_log_from_power():
     power = fit_log_and_power(ns, [2 * n ** 0.5 for n in ns])
     assert power["better"] == "power" and abs(power["power"]["p"] - 0.5) < 1e-9
     assert fit_log_and_power(ns[:2], [4, 6])["better"] == "undecided"
+    near = fit_log_and_power(ns[:4], [336, 352, 368, 400], resolution=16)  # within the grid
+    assert near["better"] == "undecided" and near["resolution_rmse"] == 16 / math.sqrt(12)
     assert "criterion" in log and log["log"]["rmse"] < log["power"]["rmse"]
 
 
