@@ -81,7 +81,8 @@ def run_sweep(spec_path, out_dir, settings, progress=None) -> SweepResult:
             search = run_search(spec, _evaluate(client, spec, settings, out_dir, state,
                                                 progress))
     target = spec.experiment.target or (spec.search.target if spec.search else None)
-    rows = [make_row(p, state["outcomes"][p.id], target) for p in state["points"]]
+    rows = [make_row(p, state["outcomes"][p.id], target, spec.experiment.relative)
+            for p in state["points"]]
     summ = summary(spec, rows, state["tally"], derive(spec, rows, search))
     write_atomic(out_dir / "results.csv", csv_text(spec.varied, rows))
     write_atomic(out_dir / "summary.json", json.dumps(summ, indent=1, allow_nan=False) + "\n")

@@ -43,6 +43,9 @@ def x_key(spec, rows) -> str | None:
 
 
 def _lines(plt, ax, rows, spec, x, y, label_keys):
+    """y against x, one line per value of the keys that vary (keys with one value are left
+    out of the labels)."""
+    label_keys = [k for k in label_keys if len({str(r.get(k)) for r in rows}) > 1]
     groups: dict = {}
     for r in rows:
         if r["verdict"] != "failed" and _num(r.get(y)) is not None:
@@ -123,14 +126,26 @@ def width_figure(out_dir, spec, derived) -> str | None:
 
 def cutoff_figure(out_dir, spec, rows) -> str | None:
     x = spec.experiment.x or "data.steps"
-    others = [k for k in spec.varied if k != x]
-
     def draw(plt, ax):
-        _lines(plt, ax, rows, spec, x, "L_last", others)
+        by_q: dict = {}
+        for r in rows:
+            if r["verdict"] != "failed":
+                by_q.setdefault(_num(r.get("q")), []).append(r)
+        for k, (q, rs) in enumerate(sorted(by_q.items(), key=lambda kv: kv[0] or 0)):
+            rs.sort(key=lambda r: _num(r[x]))
+            T = [_num(r[x]) for r in rs]
+            ax.plot(T, [_num(r["L_last"]) for r in rs], "o-", color=f"C{k}", label=f"q = {q:.3g}")
+            ax.plot(T, [_num(r["beta_last"]) for r in rs], "s--", color=f"C{k}")
+            bad = [(t, _num(r["L_last"])) for t, r in zip(T, rs, strict=True)
+                   if r["verdict"] != "pass"]
+            if bad:
+                ax.plot(*zip(*bad, strict=True), "x", color="k", markersize=9)
         ax.set_yscale("log")
         ax.set_xlabel(x)
-        ax.set_ylabel("closed-form L_{T-1} (certified upper)")
-        ax.set_title("memory cutoff: bounded (q<1), polynomial (q=1), exponential (q>1)")
+        ax.set_ylabel("L (solid), β (dashed) at t = T-1, certified")
+        ax.set_title("bounded (q<1), polynomial (q=1), exponential (q>1); x: not pass",
+                     fontsize=8)
+        ax.legend(fontsize=7)
 
     return _figure(out_dir, "memory-cutoff.png", draw)
 

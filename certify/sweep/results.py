@@ -23,7 +23,8 @@ FIELDS = (
     ("loss_comparator", "observed R̂(Θ̄)"),
     ("min_slack", "observed, Ψ units (squared parameter distance)"),
     ("exit_time", "iteration (empty: never left Ω_ρ)"),
-    ("iters_to_target", "iterations until R̂ ≤ target (empty: not reached)"),
+    ("iters_to_target", "iterations until R̂ ≤ target (relative: target·R̂(Θ(0)); empty: "
+                        "not reached)"),
     ("q", "certified upper end of q = σ₁α_m"),
     ("L_closed_max", "certified upper, max over t"),
     ("L_certified_max", "certified upper (data-specific), max over t"),
@@ -57,14 +58,20 @@ def _interval_max(block, key) -> float | None:
     return _max(_hi(p) for p in block[key])
 
 
-def iterations_to(losses, target: float | None) -> int | None:
-    """The first iteration whose observed loss is ≤ target (None: never)."""
-    if target is None:
+def iterations_to(losses, target: float | None, relative: bool = False) -> int | None:
+    """The first iteration whose observed loss is ≤ target (``relative``: ≤ target ·
+    the loss at iteration 0); None: never."""
+    if target is None or not losses:
         return None
+    if relative:
+        if losses[0] is None:
+            return None
+        target = target * losses[0]
     return next((k for k, x in enumerate(losses or []) if x is not None and x <= target), None)
 
 
-def row_from_certificate(cert: dict, target: float | None = None) -> dict:
+def row_from_certificate(cert: dict, target: float | None = None,
+                         relative: bool = False) -> dict:
     """The summary fields of one certificate (the columns after the varied keys)."""
     ex, const = cert["executor"], cert["constants"]
     ap = ex.get("apriori") or {}
@@ -76,7 +83,7 @@ def row_from_certificate(cert: dict, target: float | None = None) -> dict:
         "avg_loss": ex.get("avg_loss"), "final_loss": ex.get("final_loss"),
         "loss_comparator": ex.get("loss_comparator"),
         "min_slack": ex["drift"].get("min_slack"), "exit_time": ex.get("exit_time"),
-        "iters_to_target": iterations_to(ex.get("loss"), target),
+        "iters_to_target": iterations_to(ex.get("loss"), target, relative),
         "q": _hi(const.get("q")),
         "L_closed_max": _interval_max(cf, "L"),
         "L_certified_max": _interval_max(const.get("certified"), "L"),
@@ -91,7 +98,7 @@ def row_from_certificate(cert: dict, target: float | None = None) -> dict:
     }
 
 
-def make_row(point, outcome, target: float | None = None) -> dict:
+def make_row(point, outcome, target: float | None = None, relative: bool = False) -> dict:
     """One results.csv row: the ID, the varied values, the summary fields."""
     from .execute import json_values
 
@@ -99,7 +106,7 @@ def make_row(point, outcome, target: float | None = None) -> dict:
     if outcome.status == "failed":
         row |= {k: None for k, _ in FIELDS} | {"verdict": "failed", "reason": outcome.reason}
     else:
-        row |= row_from_certificate(outcome.certificate, target)
+        row |= row_from_certificate(outcome.certificate, target, relative)
     row["seconds"] = outcome.seconds
     return row
 

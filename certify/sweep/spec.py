@@ -13,6 +13,7 @@ Schema (``*`` = required)::
                    criteria (["observed", "certified"])
     [experiment]   (optional) kind (width-vs-n | memory-cutoff | pgd-vs-gd |
                    concept-classes), target (a training error for iterations-to-target),
+                   relative (false; true: target is a fraction of R̂(Θ(0))),
                    x (the key on the x axis of the figures)
     [meta]         (optional, free-form) description
 
@@ -69,9 +70,14 @@ class Search:
 
 @dataclass(frozen=True)
 class Experiment:
+    """``[experiment]``: the kind of derived results, the target error of the column
+    iters_to_target (``relative``: as a fraction of the initial error R̂(Θ(0))), and the
+    key on the figures' x axis."""
+
     kind: str | None = None
     target: float | None = None
     x: str | None = None
+    relative: bool = False
 
 
 @dataclass(frozen=True)
@@ -285,8 +291,9 @@ def _experiment(where: str, t) -> Experiment:
     if not isinstance(t, dict):
         raise UserError(f"{where}: [experiment]: expected a table")
     for k in t:
-        if k not in ("kind", "target", "x"):
-            raise UserError(f"{where}: [experiment].{k}: unknown key (allowed: kind, target, x)")
+        if k not in ("kind", "target", "x", "relative"):
+            raise UserError(f"{where}: [experiment].{k}: unknown key (allowed: kind, target, "
+                            "x, relative)")
     kind = t.get("kind")
     if kind is not None and kind not in EXPERIMENTS:
         raise UserError(f"{where}: [experiment].kind: must be one of "
@@ -295,7 +302,11 @@ def _experiment(where: str, t) -> Experiment:
     if x is not None and not isinstance(x, str):
         raise UserError(f"{where}: [experiment].x: expected a string, got {_show(x)}")
     target = t.get("target")
-    return Experiment(kind=kind, x=x, target=None if target is None else
+    relative = t.get("relative", False)
+    if not isinstance(relative, bool):
+        raise UserError(f"{where}: [experiment].relative: expected true or false, "
+                        f"got {_show(relative)}")
+    return Experiment(kind=kind, x=x, relative=relative, target=None if target is None else
                       _positive(where, "experiment", "target", target))
 
 
