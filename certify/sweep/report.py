@@ -45,11 +45,13 @@ def x_key(spec, rows) -> str | None:
 def _lines(plt, ax, rows, spec, x, y, label_keys):
     """y against x, one line per value of the keys that vary (keys with one value are left
     out of the labels)."""
-    label_keys = [k for k in label_keys if len({str(r.get(k)) for r in rows}) > 1]
+    from .experiments import label
+
+    label_keys = [k for k in label_keys if len({label(r.get(k)) for r in rows}) > 1]
     groups: dict = {}
     for r in rows:
         if r["verdict"] != "failed" and _num(r.get(y)) is not None:
-            groups.setdefault(tuple(str(r.get(k)) for k in label_keys), []).append(r)
+            groups.setdefault(tuple(label(r.get(k)) for k in label_keys), []).append(r)
     for key, rs in groups.items():
         rs.sort(key=lambda r: _num(r[x]))
         ax.plot([_num(r[x]) for r in rs], [_num(r[y]) for r in rs], "o-",
@@ -78,21 +80,24 @@ def _figure(out_dir, name, draw) -> str | None:
     return f"figures/{name}"
 
 
-def loss_figure(out_dir, spec, rows) -> str | None:
+def metric_figure(out_dir, spec, rows, y: str = "final_loss") -> str | None:
+    """``y`` against the x key, one line per combination of the other varied keys."""
     x = x_key(spec, rows)
-    if x is None:
+    if x is None or not any(_num(r.get(y)) is not None for r in rows):
         return None
     others = [k for k in spec.varied if k != x]
+    ylabel = {"final_loss": "final training error R̂ (observed)",
+              "iters_to_target": "iterations to the target error (observed)"}[y]
 
     def draw(plt, ax):
-        _lines(plt, ax, rows, spec, x, "final_loss", others)
+        _lines(plt, ax, rows, spec, x, y, others)
         ax.set_xlabel(x)
-        ax.set_ylabel("final training error R̂ (observed)")
-        if all((_num(r.get("final_loss")) or 0) > 0 for r in rows if r["verdict"] != "failed"):
+        ax.set_ylabel(ylabel)
+        if all((_num(r.get(y)) or 0) > 0 for r in rows if r["verdict"] != "failed"):
             ax.set_yscale("log")
         ax.set_title(spec.name)
 
-    return _figure(out_dir, "final-loss.png", draw)
+    return _figure(out_dir, f"{y.replace('_', '-')}.png", draw)
 
 
 def width_figure(out_dir, spec, derived) -> str | None:
@@ -161,7 +166,9 @@ def write_report(out_dir, spec, rows, summary) -> None:
     """DIR/report.md (atomically) and its figures."""
     from ..output.certificate import write_atomic
 
-    figs = [loss_figure(out_dir, spec, rows)]
+    figs = [metric_figure(out_dir, spec, rows)]
+    if spec.experiment.target is not None:
+        figs.append(metric_figure(out_dir, spec, rows, "iters_to_target"))
     if spec.experiment.kind == "width-vs-n":
         figs.append(width_figure(out_dir, spec, summary))
     elif spec.experiment.kind == "memory-cutoff":
