@@ -41,7 +41,7 @@ def fit_log_and_power(ns, ms, resolution: float = 0.0) -> dict:
                         "have two parameters; equivalent to AIC); undecided with < 3 points, "
                         "or when the RMSEs differ by less than 5% or than the rounding error "
                         "of the search grid (step/√12)"}
-    if len(pts) < 2:
+    if len({n for n, _ in pts}) < 2:  # no fit through one n
         return out | {"better": "undecided", "log": None, "power": None}
     n = np.array([p[0] for p in pts], float)
     m = np.array([p[1] for p in pts], float)

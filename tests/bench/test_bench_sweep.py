@@ -2,12 +2,13 @@
 
 Points: the tiny tanh case of tests/sweep at widths 16…40, n = 8, T = 4, 1000 iterations
 (about a second each on one free core), 32 of them (width × seed): enough work that the
-cluster's start and stop (a few seconds, in both measurements) do not cap the ratio.  Each sweep is timed end to
-end as the command runs it (cluster start, points, results, report), each into a fresh
-folder (nothing resumed), with a warm-up sweep first so that imports and the Monte Carlo
-target cache are not in the first measurement.  ``extra_info`` records both wall times
-and the ratio; the issue's aim (≥ 1.8×) is asserted unless ``RNN_BENCH_SWEEP_TARGET``
-sets another (on a machine whose 2 cores are shared the ratio is lower).
+cluster's start and stop (a few seconds, in both measurements) do not cap the ratio.
+Each sweep is timed end to end as the command runs it (cluster start, points, results,
+report), each into a fresh folder (nothing resumed), with a warm-up sweep first so that
+imports and the Monte Carlo target cache are not in the first measurement.
+``extra_info`` records both wall times and the ratio; the issue's aim (≥ 1.8×) is
+asserted unless ``RNN_BENCH_SWEEP_TARGET`` sets another (on a machine whose 2 cores are
+shared with other work the ratio is lower).
 
 Run: ``pytest tests/bench/test_bench_sweep.py --benchmark-only -o addopts=`` (or
 ``tox -e bench``).

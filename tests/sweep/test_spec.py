@@ -75,6 +75,29 @@ def test_without_dask_says_what_to_install(spec, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_unknown_backend(spec, tmp_path, capsys):
+    rc, _, err = sweep(capsys, spec, "--out", tmp_path / "o", "--backend", "jax")
+    assert rc == 2 and "argument --backend: unknown backend 'jax'" in err
+
+
+def test_one_case_written_two_ways_is_one_point(tmp_path):
+    s = load_spec(write_spec(tmp_path / "a", '[grid]\n"init.alpha0" = [0.5, "0.50", 0.25]\n'))
+    assert len(expand(s)) == 2
+
+
+def test_progress_line_counts_points():
+    import io
+
+    from certify.progress import Progress
+
+    buf = io.StringIO()
+    Progress(1, enabled=True, stream=buf).points(3, 8, 2, 1)
+    assert "[sweep] 3/8 points done, 2 running, 1 failed" in buf.getvalue()
+    quiet = io.StringIO()
+    Progress(1, stream=quiet).points(3, 8, 2, 1)  # not a terminal: nothing
+    assert quiet.getvalue() == ""
+
+
 def test_grid_is_the_product_zip_the_rows(tmp_path):
     s = load_spec(write_spec(tmp_path / "a", GRID + '[zip]\n"train.algorithm" = ["pgd", "gd"]\n'
                              '"train.eta" = ["0.08", "0.04"]\n'))
