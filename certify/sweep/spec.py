@@ -125,6 +125,10 @@ def load_spec(path) -> SweepSpec:
                      grid=grid, zip=zipped, search=search,
                      experiment=_experiment(where, doc.get("experiment")),
                      description=_description(where, doc.get("meta")))
+    x = spec.experiment.x
+    if x is not None and x not in spec.varied:
+        raise UserError(f"{where}: [experiment].x: \"{x}\" is not a varied key (one of "
+                        f"{', '.join(spec.varied)})")
     from .points import all_values, with_values
 
     for values in all_values(spec, search_values="ends"):

@@ -29,6 +29,8 @@ BAD = [
      '[search]."model.width" = 3: [model].width: must be even'),
     ('[search]\nkey = "model.width"\nmin = 2\nmax = 8\n', "[search].target: missing"),
     ('[experiment]\nkind = "nope"\n[grid]\n"model.width" = [4]\n', "[experiment].kind: must be"),
+    ('[experiment]\nx = "data.n"\n[grid]\n"model.width" = [4]\n',
+     '[experiment].x: "data.n" is not a varied key'),
 ]
 
 
