@@ -136,16 +136,16 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .progress import Progress
     from .sweep.driver import run_sweep
     from .sweep.execute import ClusterSettings
+    from .sweep.progress import PointsLine
 
     if args.backend not in BACKENDS:
         raise UserError(f"argument --backend: unknown backend {args.backend!r} "
                         f"(choose from {', '.join(BACKENDS)})")
     if not Path(args.spec).is_file():
         raise UserError(f"{args.spec}: no such sweep spec")
-    progress = Progress(1, enabled=False if args.quiet else None)
+    progress = PointsLine(enabled=False if args.quiet else None)
     settings = ClusterSettings(jobs=args.jobs, scheduler=args.scheduler, backend=args.backend)
     try:
         res = run_sweep(Path(args.spec), Path(args.out), settings, progress=progress)

@@ -41,20 +41,14 @@ class Progress:
         """A step inside a stage (e.g. boxes of the data-specific certification)."""
         self._draw(extra=f"{stage} {done}/{total}")
 
-    def points(self, done: int, total: int, running: int, failed: int) -> None:
-        """A sweep's count: points done of the total, running now, failed."""
-        self._draw(line=f"[sweep] {done}/{total} points done, {running} running, "
-                   f"{failed} failed", force=True)
-
-    def _draw(self, extra: str = "", force: bool = False, line: str | None = None) -> None:
+    def _draw(self, extra: str = "", force: bool = False) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         if not force and now - self._last < 0.1:
             return
         self._last = now
-        if line is None:
-            line = f"[case {self.k}/{self.total}] {self.case}: {self.stage} {extra}"
+        line = f"[case {self.k}/{self.total}] {self.case}: {self.stage} {extra}"
         self.stream.write("\r" + line[:120].ljust(120))
         self.stream.flush()
 

@@ -5,7 +5,8 @@ case file before anything runs), its points and their stable IDs (:mod:`.points`
 running them on a Dask cluster with resume and failures (:mod:`.execute`), the adaptive
 search (:mod:`.search`), the results table and summary (:mod:`.results`), the
 experiments' derived results such as fits (:mod:`.experiments`), the sweep's report
-(:mod:`.report`) and the command's order of work (:mod:`.driver`).
+(:mod:`.report`), its progress line (:mod:`.progress`) and the command's order of work
+(:mod:`.driver`).
 
 May import: :mod:`certify.cases` (a point is a case), :mod:`certify.runner` (a point
 is certified exactly like ``run``), :mod:`certify.output` (the certificate, written

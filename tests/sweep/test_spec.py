@@ -90,13 +90,16 @@ def test_one_case_written_two_ways_is_one_point(tmp_path):
 def test_progress_line_counts_points():
     import io
 
-    from certify.progress import Progress
+    from certify.sweep.progress import PointsLine
 
     buf = io.StringIO()
-    Progress(1, enabled=True, stream=buf).points(3, 8, 2, 1)
+    line = PointsLine(enabled=True, stream=buf)
+    line.points(3, 8, 2, 1)
     assert "[sweep] 3/8 points done, 2 running, 1 failed" in buf.getvalue()
+    line.done()
+    assert buf.getvalue().endswith("\r")
     quiet = io.StringIO()
-    Progress(1, stream=quiet).points(3, 8, 2, 1)  # not a terminal: nothing
+    PointsLine(stream=quiet).points(3, 8, 2, 1)  # not a terminal: nothing
     assert quiet.getvalue() == ""
 
 
