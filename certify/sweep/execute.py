@@ -17,6 +17,10 @@ variables ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0`` and
 ``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0``); otherwise a dying point is
 retried up to the scheduler's allowance before it is marked failed.
 
+Ctrl-C.  The LocalCluster's workers ignore SIGINT (:mod:`.worker_setup`, a worker
+preload), so the client alone acts on it: it cancels the points in flight and closes the
+cluster; the command exits 130 with one line.
+
 Resume.  A point whose certificate already is in ``DIR/points/`` (a readable JSON
 certificate) is not recomputed; failed points are retried by the next run.
 """
@@ -116,6 +120,7 @@ def open_client(settings: ClusterSettings):
             cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                 scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                preload=["certify.sweep.worker_setup"],  # the workers ignore SIGINT
                 host="127.0.0.1", silence_logs=logging.ERROR)
             client = distributed.Client(cluster)
         try:
