@@ -114,7 +114,7 @@ def open_client(settings: ClusterSettings):
         if settings.scheduler:
             client = _connect(distributed, settings.scheduler)
         else:
-            n = settings.jobs or os.cpu_count() or 1
+            n = settings.jobs or _cores()
             # no dashboard; the scheduler's HTTP routes (health, metrics) on a free port,
             # not on 8787, which another cluster on this machine may hold (a warning)
             cluster = distributed.LocalCluster(
@@ -129,6 +129,14 @@ def open_client(settings: ClusterSettings):
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _connect(distributed, address: str):
