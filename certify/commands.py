@@ -1,4 +1,5 @@
-"""Subcommands ``run``, ``report`` and ``compare`` (``constants`` lives in cli.py)."""
+"""Subcommands ``run``, ``report``, ``compare`` and ``sweep`` (``constants`` lives in
+cli.py)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,20 @@ def add_subcommands(sub) -> None:
     c.add_argument("--slowdown", type=float_above("--slowdown", 1), default=None,
                    help="allowed wall-time factor (3.0)")
     c.set_defaults(func=cmd_compare)
+
+    w = sub.add_parser("sweep", help="a grid of cases on dask.distributed (resumable)")
+    w.add_argument("spec", help="a sweep spec (.toml): name, base, [grid], [zip], [search]")
+    w.add_argument("--out", required=True,
+                   help="folder for points/ID.json, results.csv, summary.json, report.md")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int_at_least("--jobs", 1), default=None,
+                       help="worker processes of the local Dask cluster (default: the cores)")
+    where.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler (tcp://HOST:PORT)")
+    w.add_argument("--backend", default="numpy",
+                   help=f"array backend of the executor: {', '.join(BACKENDS)}")
+    w.add_argument("--quiet", action="store_true", help="no progress display")
+    w.set_defaults(func=cmd_sweep)
 
 
 def case_files(path: Path) -> list[Path]:
@@ -118,3 +133,29 @@ def cmd_compare(args) -> int:
     if not probs:
         print("no regressions")
     return 1 if probs else 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep.driver import run_sweep
+    from .sweep.execute import ClusterSettings
+    from .sweep.progress import PointsLine
+
+    if args.backend not in BACKENDS:
+        raise UserError(f"argument --backend: unknown backend {args.backend!r} "
+                        f"(choose from {', '.join(BACKENDS)})")
+    if not Path(args.spec).is_file():
+        raise UserError(f"{args.spec}: no such sweep spec")
+    progress = PointsLine(enabled=False if args.quiet else None)
+    settings = ClusterSettings(jobs=args.jobs, scheduler=args.scheduler, backend=args.backend)
+    try:
+        res = run_sweep(Path(args.spec), Path(args.out), settings, progress=progress)
+    finally:
+        progress.done()
+    print(f"{res.already} of {res.total} points already done in {res.out_dir / 'points'}; "
+          f"{res.computed} computed now, {len(res.failed)} failed")
+    for pid, reason in res.failed:
+        print(f"FAILED   {pid}: {reason}")
+    v = res.verdicts
+    print(f"{v.get('pass', 0)} passed, {v.get('fail', 0)} failed, {v.get('unknown', 0)} "
+          f"unknown; results in {res.out_dir / 'results.csv'}, report {res.out_dir / 'report.md'}")
+    return 0 if v.get("pass", 0) == res.total else 1

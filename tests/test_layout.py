@@ -28,6 +28,8 @@ ROOMS = {
     "certify.bounds": {"certify.trusted", "certify.errors"},
     "certify.train": set(),
     "certify.output": {"certify.errors", "certify._version"},
+    "certify.sweep": {"certify.cases", "certify.runner", "certify.output", "certify.errors",
+                      "certify.progress", "certify.argtypes"},
 }
 #: what certify's top level holds besides the rooms (the folder listing is the pipeline)
 TOP_LEVEL = {"__init__", "__main__", "_moved", "_version", "errors", "argtypes", "progress",

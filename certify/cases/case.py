@@ -91,6 +91,9 @@ __all__ = [
     "DecimalValue",
     "load_case",
     "parse_case",
+    "case_from_doc",
+    "read_case_doc",
+    "parse_float",
 ]
 
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -135,7 +138,8 @@ class DecimalValue(float):
         return self.text
 
 
-def _parse_float(s: str):
+def parse_float(s: str):
+    """TOML floats as :class:`DecimalValue` (the decimal text kept); inf and nan as floats."""
     try:
         return DecimalValue(s)
     except ValueError:  # inf, nan: kept as plain floats, rejected where a number must be finite
@@ -717,13 +721,11 @@ def _engine(t: _Table) -> str:
     return canon
 
 
-def load_case(path, *, build: bool = True, cache: bool = True) -> Case:
-    """Load, validate and (``build=True``) build the case in ``path``.
+def read_case_doc(path) -> tuple[dict, bytes]:
+    """The TOML document of the case file ``path`` (decimals kept as
+    :class:`DecimalValue`, through :func:`parse_float`) and its bytes.
 
-    ``build=False`` validates the file only (``data``, ``init`` and
-    ``target_info`` are None).  ``cache=False`` recomputes a Monte Carlo
-    target even when a cached copy exists (see :mod:`certify.cases.targets`).
-    Raises :class:`UserError` for any mistake in the file or its data.
+    Raises :class:`UserError` for a missing, unreadable, non-UTF-8 or non-TOML file.
     """
     where = str(path)
     p = Path(path)
@@ -740,17 +742,43 @@ def load_case(path, *, build: bool = True, cache: bool = True) -> Case:
     except UnicodeDecodeError as exc:
         raise UserError(f"{where}: not UTF-8 text (byte {exc.start})") from None
     try:
-        doc = tomllib.loads(text, parse_float=_parse_float)
+        doc = tomllib.loads(text, parse_float=parse_float)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{where}: invalid TOML: {exc}") from None
+    return doc, raw_bytes
+
+
+def case_from_doc(path, doc: dict, sha256: str, *, build: bool = True,
+                  cache: bool = True) -> Case:
+    """Validate (and with ``build``, build) a case from its parsed TOML document.
+
+    ``path`` names the case in messages and anchors relative data paths; ``sha256``
+    identifies its content in the certificate.  This is :func:`load_case` after the
+    file is read: a sweep point (a base document with keys replaced) goes through it,
+    so it is validated exactly like a case file.
+    """
+    where = str(path)
     specs = parse_case(where, doc)
-    case = Case(path=p, sha256=hashlib.sha256(raw_bytes).hexdigest(), raw=doc, **specs)
+    case = Case(path=Path(path), sha256=sha256, raw=doc, **specs)
     if not build:
         return case
     try:
         return _build(case, cache=cache)
     except FieldError as exc:
         raise UserError(f"{where}: [{exc.table}].{exc.key}: {exc.message}") from None
+
+
+def load_case(path, *, build: bool = True, cache: bool = True) -> Case:
+    """Load, validate and (``build=True``) build the case in ``path``.
+
+    ``build=False`` validates the file only (``data``, ``init`` and
+    ``target_info`` are None).  ``cache=False`` recomputes a Monte Carlo
+    target even when a cached copy exists (see :mod:`certify.cases.targets`).
+    Raises :class:`UserError` for any mistake in the file or its data.
+    """
+    doc, raw_bytes = read_case_doc(path)
+    return case_from_doc(path, doc, hashlib.sha256(raw_bytes).hexdigest(), build=build,
+                         cache=cache)
 
 
 def _build(case: Case, *, cache: bool) -> Case:
