@@ -24,6 +24,9 @@ def add_subcommands(sub) -> None:
     r.add_argument("--engine", default=None,
                    help="trusted interval engine of the data-specific bounds: mpmath.iv or "
                         "python-flint (default: each case's [certify].engine, else mpmath.iv)")
+    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a dask.distributed scheduler (tcp://HOST:PORT): the data-specific "
+                        "bounds fan out over that cluster (same result as a serial run)")
     r.add_argument("--no-report", action="store_true", help="write certificates only")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.set_defaults(func=cmd_run)
@@ -91,10 +94,13 @@ def cmd_run(args) -> int:
         if why:
             raise UserError(f"argument --engine: {why}")
     files = case_files(Path(args.path))
+    if args.scheduler:
+        _check_scheduler(args.scheduler)
     progress = Progress(len(files), enabled=False if args.quiet else None)
     try:
         results = run_many(files, Path(args.out), backend=args.backend, jobs=args.jobs,
-                           report=not args.no_report, progress=progress, engine=engine)
+                           report=not args.no_report, progress=progress, engine=engine,
+                           scheduler=args.scheduler)
     finally:  # also on Ctrl-C or an error: clear the progress line before the message
         progress.done()
     counts = {"pass": 0, "fail": 0, "unknown": 0}
@@ -159,3 +165,13 @@ def cmd_sweep(args) -> int:
     print(f"{v.get('pass', 0)} passed, {v.get('fail', 0)} failed, {v.get('unknown', 0)} "
           f"unknown; results in {res.out_dir / 'results.csv'}, report {res.out_dir / 'report.md'}")
     return 0 if v.get("pass", 0) == res.total else 1
+
+
+def _check_scheduler(address: str) -> None:
+    """One line (exit 2) before any work when the scheduler cannot be reached."""
+    from .bounds.data_constants import connect_scheduler
+
+    try:
+        connect_scheduler(address).close()
+    except ValueError as exc:
+        raise UserError(f"argument --scheduler: {exc}") from None

@@ -373,7 +373,7 @@ def _closed_form(case, act) -> _ClosedForm:
                        [float_up(x) for x in cf["beta"]])
 
 
-def _certify_data_specific(case, act, a_m, *, jobs, engine, progress):
+def _certify_data_specific(case, act, a_m, *, jobs, engine, progress, scheduler=None):
     from .bounds.data_constants import Ball, BoundsSettings, certify_data_constants
 
     c = case.certify
@@ -383,7 +383,7 @@ def _certify_data_specific(case, act, a_m, *, jobs, engine, progress):
         settings=BoundsSettings(rel_tol=c.rel_tol, box_budget=c.box_budget, jobs=jobs,
                                 engine=engine, seed=case.init_spec.seed,
                                 lower_samples=c.lower_samples,
-                                memory_cap_mb=c.memory_cap_mb),
+                                memory_cap_mb=c.memory_cap_mb, scheduler=scheduler),
         progress=(progress.substage if progress is not None else None))
 
 
@@ -485,11 +485,13 @@ def _check_run(res, case, beta_drift, comp_bound, found: _Findings) -> dict:
 
 
 def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
-        engine: str | None = None) -> Certificate:
+        engine: str | None = None, scheduler: str | None = None) -> Certificate:
     """Certify one loaded case; returns the certificate (nothing is written).
 
     ``engine``: the trusted interval engine of the data-specific bounds
     ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
+    ``scheduler``: a dask.distributed scheduler address; the data-specific bounds'
+    neuron chunks and trusted tasks then run on that cluster (same result).
     """
     engine = canonical_engine(engine or getattr(case.certify, "engine", None))
     found, clock = _Findings(), _Clock(progress)
@@ -504,7 +506,8 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     if case.certify.data_specific:  # certified upper, observed lower
         with clock("data-specific constants", "data_constants"):
             dc = _certify_data_specific(case, ac.activation, closed.a_m, jobs=jobs,
-                                        engine=engine, progress=progress)
+                                        engine=engine, progress=progress,
+                                        scheduler=scheduler)
         ds = _data_specific(dc, closed, case.data.X, ac.activation, found)
     drift = (ds.L_drift, ds.beta_drift) if ds is not None else (closed.L, closed.beta)
     with clock("comparator", "comparator"):  # observed from here on
@@ -623,7 +626,8 @@ def _clean(obj):
 
 
 def certify_case_file(path, out_dir: Path | None, *, backend: str = "numpy", jobs: int = 1,
-                      report: bool = True, progress=None, engine: str | None = None) -> dict:
+                      report: bool = True, progress=None, engine: str | None = None,
+                      scheduler: str | None = None) -> dict:
     """Load, certify, write ``NAME.json`` and ``NAME.md``; returns the certificate dict.
 
     A bad case file raises :class:`UserError` before anything is written.
@@ -634,7 +638,8 @@ def certify_case_file(path, out_dir: Path | None, *, backend: str = "numpy", job
     t0 = time.perf_counter()
     case = load_case(path)
     load_s = time.perf_counter() - t0
-    cert = run(case, backend=backend, jobs=jobs, progress=progress, engine=engine)
+    cert = run(case, backend=backend, jobs=jobs, progress=progress, engine=engine,
+               scheduler=scheduler)
     cert.data["timings"] = {"load": load_s, **cert.data["timings"]}
     if out_dir is not None:
         write_outputs(cert.data, Path(out_dir), report=report)
@@ -715,7 +720,7 @@ def _run_parallel(files, out_dir: Path, *, backend, jobs, report, progress, engi
 
 
 def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, progress=None,
-             engine=None):
+             engine=None, scheduler=None):
     """Certify many case files; returns [(name, verdict, reasons)] in the order of ``files``.
 
     ``engine`` (a name, or None: each case's ``[certify].engine``) overrides the
@@ -725,7 +730,9 @@ def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, prog
     ``name`` are rejected, and ``out_dir`` is checked to be a writable folder (a
     :class:`UserError` then, with nothing written).  With ``jobs > 1`` and several
     files, cases run in parallel processes; with one file, ``jobs`` goes to the
-    neuron-parallel certifier.
+    neuron-parallel certifier.  With ``scheduler`` (a dask.distributed address) the
+    cases run one after the other, each fanning its data-specific bounds out over
+    that cluster.
     """
     from .output.certificate import check_out_dir
 
@@ -733,7 +740,7 @@ def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, prog
     out_dir = Path(out_dir)
     _validate_all(files)
     check_out_dir(out_dir)
-    if jobs > 1 and len(files) > 1:
+    if jobs > 1 and len(files) > 1 and not scheduler:
         certs = _run_parallel(files, out_dir, backend=backend, jobs=jobs, report=report,
                               progress=progress, engine=engine)
         results = [certs[str(f)] for f in files]
@@ -743,5 +750,6 @@ def run_many(files, out_dir: Path, *, backend="numpy", jobs=1, report=True, prog
             if progress is not None:
                 progress.start_case(k, f.stem)
             results.append(certify_case_file(f, out_dir, backend=backend, jobs=jobs,
-                                             report=report, progress=progress, engine=engine))
+                                             report=report, progress=progress, engine=engine,
+                                             scheduler=scheduler))
     return [(c["case"]["name"], c["verdict"], c["reasons"]) for c in results]

@@ -78,6 +78,7 @@ evaluation of one task a :class:`_TaskEval`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -1003,6 +1004,8 @@ def _pool(jobs):
 
 
 def _map(fn, args, jobs, progress=None, label=""):
+    if _CLIENT and len(args) > 1:
+        return _map_dask(_CLIENT[0], fn, args, progress, label)
     if jobs <= 1 or len(args) <= 1:
         out = []
         for k, a in enumerate(args):
@@ -1024,6 +1027,72 @@ def _map(fn, args, jobs, progress=None, label=""):
     return out
 
 
+#: the dask.distributed client of ``BoundsSettings.scheduler`` while a call runs
+_CLIENT: list = []
+#: what a worker cannot be sent (a module) or rebuilds from its own disk cache
+_LOCAL_ONLY = ("am", "table")
+
+
+def _map_dask(client, fn, args, progress, label):
+    """``fn`` over ``args`` as tasks of the cluster, results in order.  Each task gets
+    the context (scattered once per call, with a fresh token) and sets it in its
+    worker process when it differs from the one there: the tasks are the same as
+    with local processes, so are their results."""
+    import uuid
+
+    ctx = {k: _iv_pack(v) for k, v in _CTX.items() if k not in _LOCAL_ONLY}
+    ctx["token"] = uuid.uuid4().hex
+    ctx_f = client.scatter([ctx], broadcast=True, hash=False)[0]  # one object, not per key
+    futs = [client.submit(_remote, fn.__name__, a, ctx_f, pure=False) for a in args]
+    out = []
+    try:
+        for k, f in enumerate(futs):
+            out.append(f.result())
+            _progress(progress, label, k + 1, len(args))
+    except BaseException:
+        client.cancel(futs)
+        raise
+    return out
+
+
+def _remote(name, arg, ctx):
+    """A cluster task: this module's function ``name`` on ``arg`` under context ``ctx``."""
+    if _CTX.get("token") != ctx["token"]:
+        _set_ctx({k: _iv_unpack(v) for k, v in ctx.items()})
+    return globals()[name](arg)
+
+
+def _iv_pack(v):
+    """mpmath.iv intervals do not unpickle: their exact endpoints (raw mpf tuples) do."""
+    return ("iv", tuple(v._mpi_)) if isinstance(v, type(iv.mpf(0))) else v
+
+
+def _iv_unpack(v):
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == "iv":
+        return iv.make_mpf(v[1])
+    return v
+
+
+def connect_scheduler(scheduler):
+    """A dask.distributed client of ``scheduler`` (None: none); ValueError naming the
+    address when it cannot connect or distributed is not installed."""
+    if not scheduler:
+        return None
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError("--scheduler needs dask.distributed: pip install "
+                         "'rnn-certify[dask]'") from None
+    try:
+        import dask
+
+        return distributed.Client(
+            scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ValueError(f"cannot connect to scheduler {scheduler}: "
+                         f"{type(exc).__name__}: {exc}") from None
+
+
 def _terminate(ex) -> None:
     """Cancel what is queued and kill the pool's worker processes."""
     procs = list((getattr(ex, "_processes", None) or {}).values())
@@ -1038,6 +1107,24 @@ def _terminate(ex) -> None:
 def certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
                            settings: BoundsSettings = DEFAULT_SETTINGS,
                            progress=None) -> DataConstants:
+    """Certified sup‖g_t‖₂ and sup‖H_t‖₂ over Ω_ρ for t = 0..T−1 (see module docstring
+    and :func:`_certify_data_constants`); on a dask cluster with ``settings.scheduler``."""
+    client = connect_scheduler(settings.scheduler)
+    if client is None:
+        return _certify_data_constants(act, X, init, ball, alpha_m, T, settings, progress)
+    _CLIENT.append(client)
+    try:  # as many chunks as the cluster has worker threads (the result does not change)
+        workers = sum(client.nthreads().values())
+        settings = dataclasses.replace(settings, jobs=max(settings.jobs, workers))
+        return _certify_data_constants(act, X, init, ball, alpha_m, T, settings, progress)
+    finally:
+        _CLIENT.clear()
+        client.close()
+
+
+def _certify_data_constants(act, X, init, ball: Ball, alpha_m, T,
+                            settings: BoundsSettings = DEFAULT_SETTINGS,
+                            progress=None) -> DataConstants:
     """Certified sup‖g_t‖₂ and sup‖H_t‖₂ over Ω_ρ for t = 0..T−1 (see module docstring).
 
     act: activation name or :class:`symbolic.Activation`; X: (n, ≥T, d) data;

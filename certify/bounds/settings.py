@@ -39,7 +39,10 @@ class BoundsSettings:
     third-derivative enclosures ∂H of its boxes and the temporaries of one batch.
     Neuron sets are screened in chunks that fit (a set whose samples alone do
     not fit is split by samples); a refinement that would pass the cap is not
-    made, which leaves the bound sound and looser, and the certificate says so.
+    made, which leaves the bound sound and looser, and the certificate says so;
+    scheduler: the address of a dask.distributed scheduler (``tcp://HOST:PORT``):
+    the screening chunks and trusted tasks become tasks of that cluster instead
+    of ``jobs`` local processes (the same tasks, so the same result).
     """
 
     rel_tol: float = DEFAULT_REL_TOL
@@ -49,6 +52,7 @@ class BoundsSettings:
     seed: int = 0
     lower_samples: int | None = None
     memory_cap_mb: int = DEFAULT_MEMORY_CAP_MB
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         rel_tol = float(self.rel_tol)
