@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -193,24 +194,26 @@ def test_pytest_junitxml_has_one_testcase_per_case_file_with_its_verdict(case_di
     assert_matches_schema(tmp_path / "o" / "tiny.json")  # written by the subprocess
 
 
+class _Tty(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
 def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
-    import io
 
     from certify.progress import Progress
 
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
     monkeypatch.delenv("CI", raising=False)
-    s = Tty()
+    s = _Tty()
     p = Progress(3, stream=s)
     p.start_case(2, "tanh-cutoff")
     p.set_stage("executor")
     p.iteration(10, 300)
     assert "[case 2/3] tanh-cutoff: executor" in s.getvalue()
     monkeypatch.setenv("CI", "true")
-    q = Tty()
+    q = _Tty()
     Progress(3, stream=q).start_case(1, "x")
     assert q.getvalue() == ""
     r = io.StringIO()  # piped: not a terminal
@@ -222,16 +225,11 @@ def test_progress_shows_on_a_terminal_and_stays_quiet_in_ci(monkeypatch):
 def test_progress_bars_are_tqdm_and_vanish_when_done(monkeypatch):
     """On a terminal: a case bar and a step bar (tqdm), both gone after ``done``;
     disabled (CI, piped, ``--quiet``): no bar is created at all."""
-    import io
 
     from certify.progress import Progress
 
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
     monkeypatch.delenv("CI", raising=False)
-    s = Tty()
+    s = _Tty()
     p = Progress(2, stream=s)
     p.start_case(1, "small")
     p.set_stage("data-specific constants")
@@ -243,7 +241,7 @@ def test_progress_bars_are_tqdm_and_vanish_when_done(monkeypatch):
     assert "iteration" in out and p._steps.n == 40 and p._steps.total == 40
     p.done()
     assert p._cases is None and p._steps is None
-    quiet = Progress(2, enabled=False, stream=Tty())
+    quiet = Progress(2, enabled=False, stream=_Tty())
     quiet.start_case(1, "small")
     quiet.iteration(1, 40)
     quiet.done()

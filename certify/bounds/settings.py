@@ -76,9 +76,8 @@ class BoundsSettings:
         fewer (at least :data:`MIN_LOWER_SAMPLES`): the total stays near LOWER_POINTS
         and the projected ascent from the best points does the rest."""
         if self.lower_samples:
-            return int(self.lower_samples)
-        return int(min(DEFAULT_LOWER_SAMPLES,
-                       max(MIN_LOWER_SAMPLES, -(-LOWER_POINTS // max(1, pairs)))))
+            return self.samples
+        return min(self.samples, max(MIN_LOWER_SAMPLES, -(-LOWER_POINTS // max(1, pairs))))
 
 
 #: the settings of a call that names none
