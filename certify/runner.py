@@ -522,7 +522,22 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
     doc = _document(case, _Outcome(ac, closed, ds, drift[1], comp, res, found), backend,
                     clock.timings)
     doc["executor"]["apriori"] = _clean(ap | {"curve": _apriori_curve(res, ap)})
+    if case.data.X_test is not None:
+        doc["executor"]["held_out"] = _held_out(case, res, ac.activation)
     return Certificate(_clean(doc))
+
+
+def _held_out(case, res, act) -> dict:
+    """The error on the held-out samples (observed, float64) at the last iterate and at
+    Θ(0), and their ratio: what a search for the samples needed reads."""
+    from .train import rnn
+
+    risk = rnn.Risk(case.init.c, case.data.X_test, case.data.Y_test, act, case.train.loss)
+    loss = risk.value(res.w_final, res.U_final)
+    init = risk.value(case.init.w0, case.init.U0)
+    return {"n": int(case.data.X_test.shape[0]), "loss": finite_or_none(loss),
+            "loss_at_init": finite_or_none(init),
+            "relative": finite_or_none(loss / init) if init > 0 else None}
 
 
 @dataclass(frozen=True)

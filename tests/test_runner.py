@@ -246,3 +246,28 @@ def test_progress_bars_are_tqdm_and_vanish_when_done(monkeypatch):
     quiet.iteration(1, 40)
     quiet.done()
     assert quiet.stream.getvalue() == "" and quiet._cases is None
+
+
+def test_held_out_error_in_the_certificate(case_dir, tmp_path):
+    """``[data].test_n``: the error on held-out samples at the last iterate and at Θ(0),
+    recomputed here from the certificate's final iterate with the loss of certify.train."""
+    import numpy as np
+
+    from certify.cases.case import load_case
+    from certify.runner import run
+    from certify.train import rnn
+
+    p = write_case(case_dir)
+    p.write_text(p.read_text().replace("seed = 2\n", "seed = 2\ntest_n = 9\n"))
+    case = load_case(p)
+    cert = run(case).data
+    assert_matches_schema(cert)
+    ho = cert["executor"]["held_out"]
+    Xt, Yt, c = case.data.X_test, case.data.Y_test, case.init.c
+    assert ho["n"] == 9 and Xt.shape == (9, 4, 2)
+    init = rnn.loss(case.init.w0, case.init.U0, c, Xt, Yt)
+    assert ho["loss_at_init"] == init  # symmetric init: f = 0, so R̂ = mean ½y²
+    assert init == pytest.approx(0.5 * float(np.mean(Yt**2)), rel=1e-12)
+    res = run(case)  # deterministic: the same final iterate, the same held-out error
+    assert res.data["executor"]["held_out"] == ho
+    assert ho["relative"] == ho["loss"] / ho["loss_at_init"] and 0 < ho["relative"]

@@ -32,6 +32,9 @@ Schema (``*`` = required; defaults in parentheses)::
         statsmodels:               series* (sunspots | co2), n*, steps*, dim*, stride (steps)
         ode:                       system* (van-der-pol | lorenz), n*, steps*, dim*, seed*,
                                    mu (1.0, van-der-pol only), noise (0.0), dt, burn_in
+        sphere, gaussian-clipped, ode: test_n (0): held-out samples, the same source drawn
+                                   with seed + 2^32 (the target evaluated on them);
+                                   certificates then report executor.held_out
     [target]         kind* and, by kind:
         transport:      nu_w*, nu_u* (decimals ≥ 0), mc_draws* (int ≥ 2), seed*
         additive:       seed*, link ("tanh"), decay (0.5, in [0, 1]), amplitude (1.0)
@@ -72,7 +75,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import FieldError, UserError
-from .data import SERIES, SOURCES, SOURCES_WITH_TARGETS, SYSTEMS, Data, build_source
+from .data import (
+    SERIES,
+    SOURCES,
+    SOURCES_WITH_TARGETS,
+    SYSTEMS,
+    TEST_SOURCES,
+    Data,
+    build_source,
+    build_test_source,
+)
 from .init import Init, symmetric_init
 from .targets import LINKS, TARGET_KINDS, TargetInfo, build_target
 
@@ -186,6 +198,7 @@ class DataSpec:
     noise: float | None = None
     dt: float | None = None
     burn_in: float | None = None
+    test_n: int = 0  # held-out samples (generated sources only)
 
 
 @dataclass(frozen=True)
@@ -557,6 +570,11 @@ def _data(t: _Table) -> DataSpec:
                              stride=t.int("stride", required=False, default=steps, min=1))
     else:
         data_spec = _data_ode(t)
+    test_n = t.int("test_n", required=False, default=0, min=0)
+    if test_n and kind not in TEST_SOURCES:
+        raise t.error("test_n", f"held-out samples need a source drawn from a seed "
+                      f"({', '.join(TEST_SOURCES)}), not {kind!r}")
+    data_spec = _replace(data_spec, test_n=test_n)
     t.finish(f"for data kind {kind!r}" + (f" with system {data_spec.system!r}"
                                           if kind == "ode" else ""))
     return data_spec
@@ -799,7 +817,14 @@ def _build(case: Case, *, cache: bool) -> Case:
         raise FieldError("target", "kind", f"target has shape {Y.shape}, expected {(n, T)}")
     if not np.isfinite(Y).all():
         raise FieldError("target", "kind", "target has non-finite values")
-    return _replace(case, data=Data(X=X, Y=Y), init=init, target_info=info)
+    X_test, Ys_test = build_test_source(ds)
+    Y_test = None
+    if X_test is not None:
+        held = build_target(ts, X_test, activation=case.model.act,
+                            alpha0=case.init_spec.alpha0, Y_source=Ys_test, cache=cache)
+        Y_test = np.ascontiguousarray(held.Y, dtype=np.float64)
+    return _replace(case, data=Data(X=X, Y=Y, X_test=X_test, Y_test=Y_test), init=init,
+                    target_info=info)
 
 
 def _replace(case: Case, **changes) -> Case:

@@ -84,10 +84,13 @@ ODE_DEFAULTS = {"van-der-pol": {"dt": 0.2, "burn_in": 10.0},
 
 @dataclass(frozen=True, eq=False)
 class Data:
-    """Training samples: ``X`` (n, T, d) and ``Y`` (n, T), float64."""
+    """Training samples: ``X`` (n, T, d) and ``Y`` (n, T), float64; held-out samples
+    ``X_test``, ``Y_test`` (``[data].test_n`` of them; None when it is 0)."""
 
     X: np.ndarray
     Y: np.ndarray
+    X_test: np.ndarray | None = None
+    Y_test: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -350,6 +353,24 @@ def ode(system: str, n: int, T: int, d: int, seed: int,
     X = inputs / (S if S > 0 else 1.0)
     Y = nxt / (S1 if S1 > 0 else 1.0)
     return into_unit_ball(X), np.ascontiguousarray(Y)
+
+
+#: the held-out samples of a generated source use the seed ``seed + TEST_SEED_OFFSET``
+#: (independent of the training draws and of n, so a search over n keeps one test set)
+TEST_SEED_OFFSET = 2**32
+#: the sources that can draw held-out samples (those generated from a seed)
+TEST_SOURCES = ("sphere", "gaussian-clipped", "ode")
+
+
+def build_test_source(spec) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(X, Y or None)`` of the ``spec.test_n`` held-out samples of a generated
+    source (``(None, None)`` when test_n is 0)."""
+    if not spec.test_n:
+        return None, None
+    import dataclasses
+
+    held = dataclasses.replace(spec, n=spec.test_n, seed=spec.seed + TEST_SEED_OFFSET)
+    return build_source(held)
 
 
 def build_source(spec, base_dir: Path | None = None, *, need_y: bool = False

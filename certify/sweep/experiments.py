@@ -141,5 +141,26 @@ def derive(spec, rows: list[dict], search: list[dict] | None) -> dict:
     elif kind == "pgd-vs-gd":
         out |= side_by_side(spec, rows, "train.algorithm")
     elif kind == "concept-classes":
-        out |= side_by_side(spec, rows, "target" if "target" in spec.varied else "target.kind")
+        by = "target" if "target" in spec.varied else "target.kind"
+        out |= side_by_side(spec, rows, by)
+        if search is not None:
+            out |= samples_needed(spec, search, by)
     return out
+
+
+def samples_needed(spec, search: list[dict], by: str) -> dict:
+    """Per concept class (``by``), the value of the search key found along ``x``: with the
+    key ``data.n`` and the ``held-out`` criterion, the samples needed."""
+    x = spec.experiment.x or "data.steps"
+    curves: dict = {}
+    for r in search:
+        pt = r["point"]
+        for crit in spec.search.criteria:
+            curves.setdefault(crit, {}).setdefault(label(pt.get(by)), []).append(
+                {"x": pt.get(x), "value": r[crit]["value"], "reason": r[crit]["reason"]})
+    for per in curves.values():
+        for pts in per.values():
+            pts.sort(key=lambda q: _num(q["x"]) or 0)
+    return {"samples_needed": {"key": spec.search.key, "x": x, "by": by,
+                               "target": spec.search.target, "curves": curves,
+                               "rigor": "observed (errors of trained networks)"}}

@@ -155,6 +155,33 @@ def cutoff_figure(out_dir, spec, rows) -> str | None:
     return _figure(out_dir, "memory-cutoff.png", draw)
 
 
+def samples_figure(out_dir, spec, derived) -> str | None:
+    sn = derived.get("samples_needed")
+    if not sn:
+        return None
+
+    def draw(plt, ax):
+        k = 0
+        for crit, per in sn["curves"].items():
+            for cls, pts in per.items():
+                got = [(_num(q["x"]), q["value"]) for q in pts if q["value"] is not None]
+                miss = [_num(q["x"]) for q in pts if q["value"] is None]
+                if got:
+                    ax.plot(*zip(*got, strict=True), "o-", color=f"C{k}",
+                            label=f"{cls} ({crit})")
+                if miss:
+                    ax.plot(miss, [spec.search.max] * len(miss), "x", color=f"C{k}",
+                            markersize=9, label=f"{cls}: not reached by {spec.search.max}")
+                k += 1
+        ax.set_xlabel(sn["x"])
+        ax.set_ylabel(f"smallest {sn['key']} reaching the target (observed)")
+        ax.set_title(f"samples needed: held-out error ≤ {sn['target']:g} × its value at Θ(0)",
+                     fontsize=8)
+        ax.legend(fontsize=6)
+
+    return _figure(out_dir, "samples-needed.png", draw)
+
+
 def table(spec, rows) -> list[str]:
     cols = ["id", *spec.varied, *TABLE_COLS]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -173,6 +200,8 @@ def write_report(out_dir, spec, rows, summary) -> None:
         figs.append(width_figure(out_dir, spec, summary))
     elif spec.experiment.kind == "memory-cutoff":
         figs.append(cutoff_figure(out_dir, spec, rows))
+    elif spec.experiment.kind == "concept-classes":
+        figs.append(samples_figure(out_dir, spec, summary))
     v = summary["verdicts"]
     lines = [f"# Sweep {spec.name}", "", spec.description, "",
              f"{summary['points']} points: {v.get('pass', 0)} pass, {v.get('fail', 0)} fail, "
@@ -200,6 +229,13 @@ def _derived_lines(summary) -> list[str]:
         out.append(f"- {r['point']}: q ≤ {r['q_upper']}: {r['regime']}; log L_(T-1) slope "
                    f"per step {g['exp_rate_per_step']}, against log T {g['poly_degree']} "
                    "(certified)")
+    sn = summary.get("samples_needed")
+    for crit, per in ((sn or {}).get("curves") or {}).items():
+        for cls, pts in per.items():
+            out.append(f"- {cls}, smallest {sn['key']} with the {crit} criterion (observed): "
+                       + ", ".join(f"{sn['x']} = {q['x']}: "
+                                   f"{q['value'] if q['value'] is not None else 'not reached'}"
+                                   for q in pts))
     for s in (summary.get("search") or {}).get("results", []):
         out.append(f"- search at {s['point']}: " + ", ".join(
             f"{k}: {v['value']}{' (' + v['reason'] + ')' if v['reason'] else ''}"

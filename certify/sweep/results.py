@@ -21,6 +21,8 @@ FIELDS = (
     ("avg_loss", "observed R̂, mean over iterations"),
     ("final_loss", "observed R̂ at the last iterate"),
     ("loss_comparator", "observed R̂(Θ̄)"),
+    ("held_out_relative", "observed held-out error at the last iterate / at Θ(0) (empty: no "
+                          "[data].test_n)"),
     ("min_slack", "observed, Ψ units (squared parameter distance)"),
     ("exit_time", "iteration (empty: never left Ω_ρ)"),
     ("iters_to_target", "iterations until R̂ ≤ target (relative: target·R̂(Θ(0)); empty: "
@@ -82,6 +84,7 @@ def row_from_certificate(cert: dict, target: float | None = None,
         "reason": (cert.get("reasons") or [""])[0],
         "avg_loss": ex.get("avg_loss"), "final_loss": ex.get("final_loss"),
         "loss_comparator": ex.get("loss_comparator"),
+        "held_out_relative": (ex.get("held_out") or {}).get("relative"),
         "min_slack": ex["drift"].get("min_slack"), "exit_time": ex.get("exit_time"),
         "iters_to_target": iterations_to(ex.get("loss"), target, relative),
         "q": _hi(const.get("q")),

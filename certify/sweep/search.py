@@ -10,7 +10,10 @@ point that fails (its worker died) ends its search as ``failed``.
 Criteria (of a certificate):
 - ``observed``: the final training error R̂(Θ(τ)) ≤ target;
 - ``certified``: the a-priori bound of the mean training error, with the THEORY §5–6
-  bound of R̂(Θ̄) (``executor.apriori.bound_certified_comparator``), ≤ target.
+  bound of R̂(Θ̄) (``executor.apriori.bound_certified_comparator``), ≤ target;
+- ``held-out``: the error on the case's held-out samples (``[data].test_n``) at the
+  last iterate, as a fraction of its value at Θ(0) (``executor.held_out.relative``,
+  observed), ≤ target: with the key ``data.n``, the samples needed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ def holds(criterion: str, cert: dict, target: float) -> bool:
     ex = cert["executor"]
     if criterion == "observed":
         x = ex.get("final_loss")
+    elif criterion == "held-out":
+        x = (ex.get("held_out") or {}).get("relative")
     else:
         ap = ex.get("apriori") or {}
         x = ap.get("bound_certified_comparator") if ap.get("applicable") else None

@@ -10,7 +10,8 @@ Schema (``*`` = required)::
     [search]       (optional) an adaptive search over one more key, for each point of
                    grid × zip: key*, min*, max*, step (2), target* (a training error),
                    certified_target (target: the error the a-priori bound must certify),
-                   criteria (["observed", "certified"])
+                   criteria (["observed", "certified"]; also "held-out": the relative
+                   error on the case's [data].test_n held-out samples)
     [experiment]   (optional) kind (width-vs-n | memory-cutoff | pgd-vs-gd |
                    concept-classes), target (a training error for iterations-to-target),
                    relative (false; true: target is a fraction of R̂(Θ(0))),
@@ -34,7 +35,7 @@ from ..errors import UserError
 
 TOP_KEYS = ("name", "base", "grid", "zip", "search", "experiment", "meta")
 EXPERIMENTS = ("width-vs-n", "memory-cutoff", "pgd-vs-gd", "concept-classes")
-CRITERIA = ("observed", "certified")
+CRITERIA = ("observed", "certified", "held-out")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _KEY = re.compile(r"[a-z_]+\.[a-z_0-9]+")
 #: case tables a spec may replace whole (a list of inline tables: e.g. targets of two kinds)
@@ -278,7 +279,7 @@ def _search(where: str, t, axes: tuple) -> Search | None:
         raise UserError(f"{where}: [search].max: must be ≥ min = {lo}, got {hi}")
     if "target" not in t:
         raise UserError(f"{where}: [search].target: missing (required)")
-    crit = t.get("criteria", list(CRITERIA))
+    crit = t.get("criteria", ["observed", "certified"])
     if not isinstance(crit, list) or not crit or any(c not in CRITERIA for c in crit):
         raise UserError(f"{where}: [search].criteria: expected a non-empty list of "
                         f"{', '.join(map(repr, CRITERIA))}, got {_show(crit)}")

@@ -349,6 +349,10 @@ BAD_SOURCES = [
                           "seed": 1}}, "[data].dim"),
     ("ode-mu-lorenz", {"data": {"kind": "ode", "system": "lorenz", "n": 4, "steps": 3,
                                 "dim": 3, "seed": 1, "mu": 2.0}}, "[data].mu"),
+    ("test-n-statsmodels", {"data": {"kind": "statsmodels", "series": "sunspots", "n": 4,
+                                      "steps": 3, "dim": 2, "test_n": 4}}, "[data].test_n"),
+    ("test-n-negative", {"data.test_n": -1}, "[data].test_n"),
+    ("test-n-float", {"data.test_n": 2.0}, "[data].test_n"),
     ("ode-negative-noise", {"data": {"kind": "ode", "system": "van-der-pol", "n": 4,
                                      "steps": 3, "dim": 2, "seed": 1, "noise": -1.0}},
      "[data].noise"),
@@ -526,3 +530,20 @@ def test_case_pickles(tmp_path):
     vw, vU = back.target_info.transport_map(back.init.w0, back.init.U0)
     vw0, vU0 = case.target_info.transport_map(case.init.w0, case.init.U0)
     assert np.array_equal(vw, vw0) and np.array_equal(vU, vU0)
+
+
+@pytest.mark.parametrize("kind", ["sphere", "gaussian-clipped"])
+def test_held_out_samples_are_an_independent_draw_of_the_same_source(tmp_path, kind):
+    from certify.cases.targets import additive_target
+
+    target = {"kind": "additive", "seed": 7}
+    docs = [mutate(**{"data.kind": kind, "data.n": n, "data.test_n": 5, "target": target})
+            for n in (3, 6)]
+    a, b = (load_case(write(tmp_path, d, f"c{i}.toml")) for i, d in enumerate(docs))
+    assert a.data.X_test.shape == (5, 3, 2) and a.data.Y_test.shape == (5, 3)
+    # independent of n (one test set for a search over n), disjoint from the training draw
+    assert np.array_equal(a.data.X_test, b.data.X_test)
+    assert not np.isin(a.data.X_test, b.data.X).any()
+    # the same target function: its own seed, evaluated on the held-out inputs
+    assert np.array_equal(a.data.Y_test, additive_target(a.data.X_test, 7))
+    assert load_case(write(tmp_path, BASE, "none.toml")).data.X_test is None

@@ -119,3 +119,54 @@ def test_a_real_search_on_a_local_cluster(tmp_path, capsys):
     assert (out / "figures" / "width-vs-n.png").is_file()
     rc, stdout, _ = sweep(capsys, spec, "--out", out, "--jobs", "2")  # resumed: nothing new
     assert f"{summary['points']} of {summary['points']} points already done" in stdout
+
+
+SAMPLES = """\
+[grid]
+"target" = [{kind = "additive", seed = 5}, {kind = "multi-index", lags = [0, 1], seed = 6}]
+"data.steps" = [3]
+"data.test_n" = [16]
+[search]
+key = "data.n"
+min = 2
+max = 32
+step = 2
+target = 0.5
+criteria = ["held-out"]
+[experiment]
+kind = "concept-classes"
+x = "data.steps"
+"""
+
+
+def test_held_out_criterion_finds_the_samples_needed(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s", SAMPLES))
+
+    def evaluate(values):  # the additive class halves its held-out error from n = 10 on
+        return [({"executor": {"held_out": {"relative": (
+            0.4 if v["target"]["kind"] == "additive" and v["data.n"] >= 10 else 0.9)}}}, "")
+            for v in values]
+
+    found = run_search(spec, evaluate)
+    assert [f["held-out"]["value"] for f in found] == [10, None]
+    from certify.sweep.experiments import derive
+
+    sn = derive(spec, [], found)["samples_needed"]
+    assert sn["key"] == "data.n" and sn["x"] == "data.steps"
+    assert sn["curves"]["held-out"]["additive"] == [{"x": 3, "value": 10, "reason": ""}]
+    assert sn["curves"]["held-out"]["multi-index"][0]["value"] is None
+
+
+def test_a_held_out_search_on_a_local_cluster(tmp_path, capsys):
+    spec = write_spec(tmp_path / "s", SAMPLES.replace("max = 32", "max = 6"))
+    out = tmp_path / "out"
+    rc, _, _ = sweep(capsys, spec, "--out", out, "--jobs", "2")
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["samples_needed"]["curves"]["held-out"]) == {"additive", "multi-index"}
+    certs = [json.loads(p.read_text()) for p in (out / "points").glob("*.json")]
+    assert certs and all(c["executor"]["held_out"]["n"] == 16 for c in certs)
+    from certify.sweep.results import read_csv
+
+    rows = read_csv(out / "results.csv")
+    assert all(0 < float(r["held_out_relative"]) for r in rows)
+    assert (out / "figures" / "samples-needed.png").is_file() and rc in (0, 1)
