@@ -47,6 +47,7 @@ files statsmodels ships, without importing statsmodels (or pandas).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -367,8 +368,6 @@ def build_test_source(spec) -> tuple[np.ndarray | None, np.ndarray | None]:
     source (``(None, None)`` when test_n is 0)."""
     if not spec.test_n:
         return None, None
-    import dataclasses
-
     held = dataclasses.replace(spec, n=spec.test_n, seed=spec.seed + TEST_SEED_OFFSET)
     return build_source(held)
 

@@ -133,14 +133,19 @@ def load_spec(path) -> SweepSpec:
     from .points import all_values, with_values
 
     for values in all_values(spec, search_values="ends"):
-        check_point(spec, values, with_values(base_doc, values, name))
+        case = check_point(spec, values, with_values(base_doc, values, name))
+        if search is not None and "held-out" in search.criteria and not case.data_spec.test_n:
+            shown = ", ".join(f'"{k}" = {_show(v)}' for k, v in values.items())
+            raise UserError(f'{where}: [search].criteria: "held-out" needs held-out samples '
+                            f"([data].test_n > 0), and point {{{shown}}} has none")
     return spec
 
 
-def check_point(spec: SweepSpec, values: dict, doc: dict) -> None:
-    """Validate one point like a case file; a mistake names the spec and the key."""
+def check_point(spec: SweepSpec, values: dict, doc: dict):
+    """Validate one point like a case file (the unbuilt case); a mistake names the spec
+    and the key."""
     try:
-        case_from_doc(spec.base_path, doc, "", build=False)
+        return case_from_doc(spec.base_path, doc, "", build=False)
     except UserError as exc:
         raise UserError(_point_message(spec, values, str(exc))) from None
 

@@ -31,6 +31,9 @@ BAD = [
     ('[experiment]\nkind = "nope"\n[grid]\n"model.width" = [4]\n', "[experiment].kind: must be"),
     ('[experiment]\nx = "data.n"\n[grid]\n"model.width" = [4]\n',
      '[experiment].x: "data.n" is not a varied key'),
+    ('[search]\nkey = "data.n"\nmin = 2\nmax = 8\ntarget = 0.5\ncriteria = ["held-out"]\n',
+     '[search].criteria: "held-out" needs held-out samples ([data].test_n > 0)'),
+    ('[grid]\n"data.test_n" = [-1]\n', '[grid]."data.test_n" = -1: [data].test_n: must be'),
 ]
 
 
