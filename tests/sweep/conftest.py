@@ -10,37 +10,9 @@ from pathlib import Path
 import pytest
 
 from certify import cli
+from tests.case_util import tiny_case_toml
 
-TINY_CASE = """\
-name = "tiny"
-[model]
-activation = "tanh"
-width = 8
-[init]
-seed = 1
-alpha0 = "0.5"
-[ball]
-rho_w = "1.0"
-rho_u = "2.0"
-[data]
-kind = "sphere"
-n = 4
-steps = 3
-dim = 2
-seed = 2
-[target]
-kind = "transport"
-nu_w = "0.5"
-nu_u = "1.0"
-mc_draws = 1000
-seed = 3
-[train]
-algorithm = "pgd"
-eta = "0.08"
-iterations = 20
-[certify]
-data_specific = false
-"""
+TINY_CASE = tiny_case_toml()
 
 GRID = """\
 [grid]

@@ -25,6 +25,7 @@ from certify.cli import main
 from certify.trusted.activation_constants import certify_activation, check_certifiable
 from certify.trusted.intervals import hi, lo
 from symbolic.activations import ActivationError
+from tests.case_util import tiny_case_toml
 from tests.mp_reference import sigma_mp
 
 SOFTSIGN_LIKE = "z/(1+sqrt(1+z**2))"
@@ -238,46 +239,9 @@ def test_check_certifiable_returns_the_activation():
 
 
 def _tiny_case(path, activation: str, data_specific: bool) -> None:
-    path.write_text(f"""name = "tiny"
-
-[model]
-activation = "{activation}"
-width = 4
-
-[init]
-seed = 1
-alpha0 = "0.5"
-
-[ball]
-rho_w = "1.0"
-rho_u = "2.0"
-
-[data]
-kind = "sphere"
-n = 3
-steps = 3
-dim = 3
-seed = 2
-
-[target]
-kind = "transport"
-nu_w = "0.5"
-nu_u = "1.0"
-mc_draws = 200
-seed = 3
-
-[train]
-algorithm = "pgd"
-eta = "0.08"
-iterations = 5
-loss = "all-steps"
-
-[certify]
-delta = "0.05"
-data_specific = {str(data_specific).lower()}
-rel_tol = 0.5
-box_budget = 4
-""")
+    path.write_text(tiny_case_toml(activation=activation, width=4, n=3, dim=3, mc_draws=200,
+                                   iterations=5, data_specific=data_specific,
+                                   certify_extra="rel_tol = 0.5\nbox_budget = 4\n"))
 
 
 @pytest.mark.parametrize("activation,data_specific", [("sin(z)", True),
