@@ -55,6 +55,9 @@ def add_subcommands(sub) -> None:
                        help="address of an existing Dask scheduler (tcp://HOST:PORT)")
     w.add_argument("--backend", default="numpy",
                    help=f"array backend of the executor: {', '.join(BACKENDS)}")
+    w.add_argument("--threads", type=int_at_least("--threads", 1), default=None,
+                   help="NumPy threads of each point's executor and comparator (default: "
+                        "the worker's cores; results do not depend on it)")
     w.add_argument("--quiet", action="store_true", help="no progress display")
     w.set_defaults(func=cmd_sweep)
 
@@ -152,7 +155,8 @@ def cmd_sweep(args) -> int:
     if not Path(args.spec).is_file():
         raise UserError(f"{args.spec}: no such sweep spec")
     progress = PointsLine(enabled=False if args.quiet else None)
-    settings = ClusterSettings(jobs=args.jobs, scheduler=args.scheduler, backend=args.backend)
+    settings = ClusterSettings(jobs=args.jobs, scheduler=args.scheduler, backend=args.backend,
+                               threads=args.threads)
     try:
         res = run_sweep(Path(args.spec), Path(args.out), settings, progress=progress)
     finally:

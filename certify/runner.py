@@ -412,14 +412,14 @@ def _data_specific(dc, closed: _ClosedForm, X, act, found: _Findings) -> _DataSp
     return _DataSpecific(dc, certified, dj["lower"], L_drift, beta_drift)
 
 
-def _comparator(case, act):
+def _comparator(case, act, threads=None):
     """Θ̄: the transport map's image where the target has one, else the linearized fit."""
     from .train.comparator import ComparatorSettings, linearized_comparator, transport_comparator
 
     c, w0, U0 = case.init.c, case.init.w0, case.init.U0
     X, Y = case.data.X, case.data.Y
     cset = ComparatorSettings(rho_w=float(case.ball.rho_w), rho_u=float(case.ball.rho_u),
-                              activation=act, loss=case.train.loss)
+                              activation=act, loss=case.train.loss, threads=threads)
     tmap = case.target_info.transport_map
     if tmap is not None:
         return transport_comparator(w0, U0, c, tmap(w0, U0), X, Y, cset)
@@ -445,7 +445,8 @@ def _comparator_loss_bound(case, closed: _ClosedForm) -> float | None:
     return total / len(steps)
 
 
-def _train(case, act, comp, drift: tuple[list, list], comp_bound, *, backend, progress):
+def _train(case, act, comp, drift: tuple[list, list], comp_bound, *, backend, progress,
+           threads=None):
     """GD / projected GD on the case, checked against the drift constants ``(L, β)``."""
     from .train import executor as ex_mod
 
@@ -459,7 +460,7 @@ def _train(case, act, comp, drift: tuple[list, list], comp_bound, *, backend, pr
             eta=float(case.train.eta), iterations=case.train.iterations, rho_w=rho_w,
             rho_u=rho_u, algorithm=case.train.algorithm, activation=act,
             loss=case.train.loss, backend=backend, fp_factor=case.certify.fp_factor,
-            progress=(progress.iteration if progress is not None else None)),
+            threads=threads, progress=(progress.iteration if progress is not None else None)),
         constants=ex_mod.DriftConstants(
             beta=np.array(beta_drift), L=np.array(L_drift), beta_for_radius=bfr,
             L_for_radius=bfr.L_for_radius, comparator_loss_bound=comp_bound))
@@ -485,13 +486,16 @@ def _check_run(res, case, beta_drift, comp_bound, found: _Findings) -> dict:
 
 
 def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
-        engine: str | None = None, scheduler: str | None = None) -> Certificate:
+        engine: str | None = None, scheduler: str | None = None,
+        threads: int | None = None) -> Certificate:
     """Certify one loaded case; returns the certificate (nothing is written).
 
     ``engine``: the trusted interval engine of the data-specific bounds
     ("mpmath.iv" or "python-flint"); None: the case's ``[certify].engine``.
     ``scheduler``: a dask.distributed scheduler address; the data-specific bounds'
     neuron chunks and trusted tasks then run on that cluster (same result).
+    ``threads``: NumPy threads of the executor and the comparator (None: the cores;
+    results do not depend on it).
     """
     engine = canonical_engine(engine or getattr(case.certify, "engine", None))
     found, clock = _Findings(), _Clock(progress)
@@ -511,13 +515,13 @@ def run(case, *, backend: str = "numpy", jobs: int = 1, progress=None,
         ds = _data_specific(dc, closed, case.data.X, ac.activation, found)
     drift = (ds.L_drift, ds.beta_drift) if ds is not None else (closed.L, closed.beta)
     with clock("comparator", "comparator"):  # observed from here on
-        comp = _comparator(case, ac.activation)
+        comp = _comparator(case, ac.activation, threads)
     if case.train.algorithm == "pgd" and not comp.in_ball:
         found.failed.append(f"comparator outside Ω_ρ (radius {comp.radius}) with projected GD")
     comp_bound = _comparator_loss_bound(case, closed)
     with clock("executor", "executor"):
         res = _train(case, ac.activation, comp, drift, comp_bound, backend=backend,
-                     progress=progress)
+                     progress=progress, threads=threads)
     ap = _check_run(res, case, drift[1], comp_bound, found)
     doc = _document(case, _Outcome(ac, closed, ds, drift[1], comp, res, found), backend,
                     clock.timings)

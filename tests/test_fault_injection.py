@@ -251,9 +251,11 @@ FAULTS = [
               "certified)) holds even with β_t = 0. The derived recurrence itself is "
               "guarded by tests/symbolic/test_bounds.py (equal to THEORY §5 and the proved closed "
               "forms)"),
-    Fault("data-specific β_{T−1} × 0.5", certified_beta("0.5", steps={2}),
+    Fault("data-specific β_{T−1} × 0.75", certified_beta("0.75", steps={2}),
           why="limit: a certified bound too small but still above the observed lower bound "
-              "(here 1.85 against 1.36) is invisible: the drift check cannot see it (here "
+              "(here 1.91 against 1.36; since boxes keep their ancestors' bounds the "
+              "certified β_{T−1} is 2.55, so × 0.5 falls below the lower bound and is caught) "
+              "is invisible: the drift check cannot see it (here "
               "the inequality holds even with β_t = 0: 2ηE_k is at most 0.42 of the slack) "
               "and no point reaches it; only the trusted engine's soundness stands behind "
               "it (tests/trusted/test_engine.py, tests/bounds/test_data_constants.py)"),

@@ -36,7 +36,12 @@ Pipeline
    their neuron's excess), the boxes whose bound exceeds the target
    ``min((1 + rel_tol)·thr, closed form)``; a neuron stops when two sweeps of
    p rounds improved its bound by less than ``rel_tol/2``, or when its
-   ``box_budget`` (boxes per neuron set) is spent.  Stage 2 bisects boxes that are
+   ``box_budget`` (boxes per neuron set) is spent.  A box lies in each of its
+   ancestors, so its bound for choosing, pruning and covering is the least of
+   its own and theirs (``Ue``; ``inherit``): the cheap form of a small box far
+   past the cutoff can be much looser than its parent's full form, and without
+   this the refinement chased those boxes and stalled (``BoundsSettings.split``
+   and ``selection`` name the other rules, for comparison).  Stage 2 bisects boxes that are
    still above ``thr`` although their centre value is below it, down to 1/8 of
    the root width, so that they get pruned.  A box whose screened bound is
    below ``thr`` for a criterion is pruned for it (and so are its children):
@@ -96,6 +101,9 @@ __all__ = ["Ball", "BoundsSettings", "DataConstants", "certify_data_constants",
 #: anchors (nodes whose depth is a multiple of this) get full first-order AD;
 #: the other nodes use their anchor's ∂H (cheap form), in screening and trusted stage
 ANCESTOR_LEVELS = 4
+#: a neuron set stalls when STALL_SWEEPS sweeps of p bisection rounds improved its bound
+#: by less than rel_tol/2
+STALL_SWEEPS = 2
 #: an ancestor's ∂H is computed only when at least this many cover boxes share it
 MIN_SHARED = 2
 #: stage 2: a box whose centre value is below (1 − PRUNE_MARGIN·rel_tol)·thr is refined
@@ -346,10 +354,12 @@ def _root_boxes(W0, U0g, rw_hi, ru_hi):
     return blo, bhi
 
 
-def _split(blo, bhi):
-    """Bisect each box at the midpoint of its widest coordinate (exact union)."""
+def _split(blo, bhi, weights=None):
+    """Bisect each box at the midpoint of its widest coordinate, or of the coordinate
+    with the largest width × ``weights`` (N, p) where given (exact union either way)."""
     wd = bhi - blo
-    k = np.argmax(wd, axis=1)
+    score = wd if weights is None else np.where(np.isfinite(weights), wd * weights, np.inf)
+    k = np.argmax(score, axis=1)
     ar = np.arange(len(k))
     mid = 0.5 * blo[ar, k] + 0.5 * bhi[ar, k]
     mid = np.minimum(np.maximum(mid, blo[ar, k]), bhi[ar, k])
@@ -601,6 +611,9 @@ class _Tree:
         self.thr, self.tg = ctx["thr"], ctx["tg"]
         self.rw_hi, self.ru_hi = ctx["rw_hi"], ctx["ru_hi"]
         self.rel_tol = ctx["rel_tol"]
+        self.split_rule = ctx.get("split", "widest")
+        self.selection = ctx.get("selection", "combined")
+        self.inherit = ctx.get("inherit", True)
         self.table = _table()
         self.groups = groups = np.asarray(groups, dtype=np.int64)
         self.samples = np.arange(self.n) if samples is None else np.asarray(samples)
@@ -613,7 +626,7 @@ class _Tree:
         self.ng = ng = len(groups)
         self.gi = np.full(int(groups.max()) + 1 if ng else 1, -1, dtype=np.int64)
         self.gi[groups] = np.arange(ng)
-        self.store = {k: [] for k in ("lo", "hi", "grp", "smp", "par", "dep", "U", "C",
+        self.store = {k: [] for k in ("lo", "hi", "grp", "smp", "par", "dep", "U", "Ue", "C",
                                       "alive", "anc")}
         self.count = 0
         self.anchors = {}  # node id -> (∂H lo, ∂H hi) over that node, for its descendants
@@ -688,11 +701,18 @@ class _Tree:
         new_anchor = (self.leaf["dep"][sel] + 1) % ANCESTOR_LEVELS == 0
         return self.room_for(2 * int(new_anchor.sum()))
 
-    def add(self, blo, bhi, grp, smp, par, dep, alive_in, par_anchor):
-        """Screen a batch of new nodes and store them; their ids, bounds and anchors."""
+    def add(self, blo, bhi, grp, smp, par, dep, inherited):
+        """Screen a batch of new nodes and store them; their ids, own bounds U, bounds
+        Ue (the least of U over the node and its ancestors: a node lies in each of
+        them, so each bound holds on it too), anchors.  A criterion whose Ue is below
+        the threshold is pruned (Ue ≥ the sup, as U is).  ``inherited``: (alive
+        criteria, anchor ids, Ue) of the parents (Ue None for roots)."""
+        alive_in, par_anchor, Ue_par = inherited
         is_anchor = (dep % ANCESTOR_LEVELS) == 0
         U, C, alive, new_dH = self.evaluate(blo, bhi, grp, smp, alive_in, par_anchor,
                                             is_anchor)
+        Ue = U if Ue_par is None or not self.inherit else np.minimum(U, Ue_par)
+        alive = alive & (Ue >= self.thr)
         ids = np.arange(self.count, self.count + len(grp))
         self.count += len(grp)
         for q, dh in new_dH.items():
@@ -702,9 +722,10 @@ class _Tree:
             self.anchor_bytes += dh[0].nbytes + dh[1].nbytes
         anc = np.where(is_anchor, ids, par_anchor)
         for k, v in (("lo", blo), ("hi", bhi), ("grp", grp), ("smp", smp), ("par", par),
-                     ("dep", dep), ("U", U), ("C", C), ("alive", alive), ("anc", anc)):
+                     ("dep", dep), ("U", U), ("Ue", Ue), ("C", C), ("alive", alive),
+                     ("anc", anc)):
             self.store[k].append(v)
-        return ids, U, C, alive, anc
+        return ids, Ue, C, alive, anc
 
     def add_roots(self):
         """One root box per (group, sample): the contracted bounding box of its set."""
@@ -717,26 +738,29 @@ class _Tree:
         bhi = np.repeat(rhi, n, axis=0)
         self.root_w = np.max(rhi - rlo, axis=1) if ng else np.zeros(0)  # per neuron
         N = len(grp)
-        ids, U, C, alive, anc = self.add(blo, bhi, grp, smp, np.full(N, -1),
-                                         np.zeros(N, np.int64),
-                                         np.ones((N, 2 * self.T), bool), np.full(N, -1))
+        ids, Ue, C, alive, anc = self.add(blo, bhi, grp, smp, np.full(N, -1),
+                                          np.zeros(N, np.int64),
+                                          (np.ones((N, 2 * self.T), bool), np.full(N, -1),
+                                           None))
         self.used = np.full(ng, n, dtype=np.int64)
-        self.leaf = dict(ids=ids, lo=blo, hi=bhi, grp=grp, smp=smp, U=U, C=C, alive=alive,
+        # leaves carry Ue as "U": what selection, stall rule and cover read of a leaf
+        self.leaf = dict(ids=ids, lo=blo, hi=bhi, grp=grp, smp=smp, U=Ue, C=C, alive=alive,
                          dep=np.zeros(N, np.int64), anc=anc)
 
     def split_leaves(self, sel):
         """Bisect the selected leaves; their contracted children become leaves."""
         leaf = self.leaf
         twoT = 2 * self.T
-        lo_, hi_ = _split(leaf["lo"][sel], leaf["hi"][sel])
+        lo_, hi_ = _split(leaf["lo"][sel], leaf["hi"][sel], self.split_weights(sel))
         cols = {k: np.concatenate([leaf[k][sel]] * 2) for k in ("grp", "smp", "ids", "dep",
-                                                               "alive", "anc")}
+                                                               "alive", "anc", "U")}
         lo_, hi_, ok = _contract(lo_, hi_, self.U0g[cols["grp"]], self.ru_hi)
         lo_, hi_ = lo_[ok], hi_[ok]
         cols = {k: v[ok] for k, v in cols.items()}
         if len(lo_):
             nid, nU, nC, nA, nanc = self.add(lo_, hi_, cols["grp"], cols["smp"], cols["ids"],
-                                             cols["dep"] + 1, cols["alive"], cols["anc"])
+                                             cols["dep"] + 1,
+                                             (cols["alive"], cols["anc"], cols["U"]))
             np.add.at(self.used, self.gi[cols["grp"]], 1)
         else:
             nid = nanc = np.zeros(0, np.int64)
@@ -755,6 +779,26 @@ class _Tree:
                          anc=np.concatenate([leaf["anc"][keep], nanc]))
         self.free_anchors()
 
+    def split_weights(self, sel):
+        """(k, p) weights of the "smear" rule for the leaves ``sel`` (None: widest):
+        per coordinate, the Frobenius norm of |∂H[..., k]| from the leaf's anchor at the
+        step of its worst live criterion (largest bound over target)."""
+        if self.split_rule != "smear":
+            return None
+        leaf, T = self.leaf, self.T
+        idx = np.nonzero(sel)[0]
+        exc = np.where(leaf["alive"][idx], leaf["U"][idx] / self.tg, -np.inf)
+        t_of = np.argmax(exc, axis=1) % T
+        out = np.ones((len(idx), self.p))
+        for q, (a, t) in enumerate(zip(leaf["anc"][idx].tolist(), t_of.tolist(),
+                                       strict=True)):
+            dh = self.anchors.get(int(a))
+            if dh is None:
+                continue  # no ∂H kept: equal weights, i.e. the widest coordinate
+            mag = np.maximum(np.abs(dh[0][t]), np.abs(dh[1][t]))  # (p, p, p)
+            out[q] = np.sqrt(np.sum(mag * mag, axis=(0, 1)))
+        return out
+
     def free_anchors(self):
         """Drop the ∂H of anchors that no leaf descends from any more."""
         live = set(self.leaf["anc"].tolist())
@@ -771,6 +815,13 @@ class _Tree:
 
     def refine_to_target(self):
         """Stage 1: bisect where the bound is attained until (1 + rel_tol)·thr; rounds."""
+        if self.selection == "combined":
+            return self._refine_combined()
+        return self._refine_per_criterion()
+
+    def _refine_combined(self):
+        """The leaves in the top half of their set's excess, the excess of a leaf being
+        its largest over all criteria; a set stalls as a whole."""
         ng, p, rel_tol, gi = self.ng, self.p, self.rel_tol, self.gi
         hist = [[] for _ in range(ng)]
         stalled = self.stalled
@@ -788,10 +839,46 @@ class _Tree:
             for k in np.nonzero(~stalled & (gmax > 1))[0]:
                 hk = hist[k]
                 hk.append(gmax[k])
-                if len(hk) > 2 * p and hk[-1 - 2 * p] - hk[-1] < 0.5 * rel_tol * hk[-1]:
-                    stalled[k] = True  # two sweeps improved the bound by less than rel_tol/2
+                back = STALL_SWEEPS * p
+                if len(hk) > back and hk[-1 - back] - hk[-1] < 0.5 * rel_tol * hk[-1]:
+                    stalled[k] = True  # STALL_SWEEPS sweeps improved it by < rel_tol/2
             sel = ((exc > 1) & (exc >= 1 + (gmax[li] - 1) * 0.5)
                    & (self.used[li] < self.budget[li]) & ~stalled[li])
+            if not sel.any() or not self.room_for_split(sel):
+                break
+            self.split_leaves(sel)
+        return rounds
+
+    def _refine_per_criterion(self):
+        """Per criterion (‖g_t‖ or ‖H_t‖ for one t): the leaves in the top half of their
+        set's excess for it, so that a large excess of one criterion does not keep the
+        worst boxes of another from being split; a (set, criterion) stalls on its own
+        (STALL_SWEEPS sweeps improved it by < rel_tol/2), a set is reported stalled when
+        one of its criteria stalled above target."""
+        ng, p, rel_tol, gi = self.ng, self.p, self.rel_tol, self.gi
+        twoT = 2 * self.T
+        hist = [[] for _ in range(ng)]
+        stc = np.zeros((ng, twoT), dtype=bool)  # stalled (set, criterion)
+        back = STALL_SWEEPS * p
+        rounds = 0
+        while True:
+            rounds += 1
+            self.drop_pruned()
+            leaf = self.leaf
+            if not len(leaf["ids"]):
+                break
+            E = np.where(leaf["alive"], leaf["U"] / self.tg, 0.0)  # (leaves, 2T)
+            li = gi[leaf["grp"]]
+            gmax = np.zeros((ng, twoT))
+            np.maximum.at(gmax, li, E)
+            for k in np.nonzero((gmax > 1).any(axis=1))[0]:
+                hk = hist[k]
+                hk.append(gmax[k])
+                if len(hk) > back:
+                    stc[k] |= (gmax[k] > 1) & (hk[-1 - back] - hk[-1] < 0.5 * rel_tol * hk[-1])
+            open_c = (E > 1) & (E >= 1 + (gmax[li] - 1) * 0.5) & ~stc[li]
+            sel = open_c.any(axis=1) & (self.used[li] < self.budget[li])
+            self.stalled[:] = (stc & (gmax > 1)).any(axis=1)
             if not sel.any() or not self.room_for_split(sel):
                 break
             self.split_leaves(sel)
@@ -819,7 +906,7 @@ class _Tree:
     def nodes(self):
         """The whole tree as arrays (node id = row; children after their parent)."""
         return {k: np.concatenate(self.store[k])
-                for k in ("par", "U", "alive", "lo", "hi", "grp", "smp", "anc")}
+                for k in ("par", "U", "Ue", "alive", "lo", "hi", "grp", "smp", "anc")}
 
     def tasks(self, nodes, chosen, ok_thr):
         """Cover tasks per anchor (the trusted stage uses the same anchors and their ∂H)."""
@@ -855,7 +942,9 @@ def _cover(tree: _Tree, nodes):
     leaf_alive = alive_all & is_leaf[:, None]
     li = tree.gi[nodes["grp"]]
     worst = np.full((tree.ng, 2 * tree.T), -np.inf)
-    np.maximum.at(worst, li, np.where(leaf_alive, Uall, -np.inf))
+    # a leaf's Ue: the bound of the ancestor on its path that has the least, which the
+    # cover may take in its place
+    np.maximum.at(worst, li, np.where(leaf_alive, nodes["Ue"], -np.inf))
     ok_thr = np.maximum(tree.tg, worst)  # (ng, 2T)
     ok_here = (Uall <= ok_thr[li]) & alive_all
     return _cheapest_cover(par, is_leaf, alive_all, ok_here), ok_thr
@@ -1244,7 +1333,8 @@ def _share(pb: _Problem, settings: BoundsSettings, act_obj, am, table) -> None:
     _set_ctx({"act": act_obj, "engine": settings.engine, "X": pb.X, "W0": pb.W0,
               "U0g": pb.U0g, "rw_hi": pb.rw_hi, "ru_hi": pb.ru_hi, "rw_iv": pb.rw_iv,
               "ru_iv": pb.ru_iv, "am": am, "table": table, "box_budget": settings.box_budget,
-              "rel_tol": settings.rel_tol,
+              "rel_tol": settings.rel_tol, "split": settings.split,
+              "selection": settings.selection, "inherit": settings.inherit,
               "mem_cap": settings.memory_cap_mb * 2**20 // settings.jobs})
 
 
@@ -1485,11 +1575,24 @@ def _certified(best, thr_mpf, reps):
     return cert, argmax, lowers
 
 
-#: the method, as certificates name it
-METHOD = ("best lower point (random + projected ascent, confirmed by the trusted engine); "
-          "screening branch and bound per neuron set (bisection of the widest coordinate, "
-          "first-order interval AD for ∂H at every 4th level, mean value and vertex forms); "
-          "trusted evaluation of the cheapest cover")
+#: the bisection rule, as certificates name it (BoundsSettings.split)
+SPLIT_TEXT = {"widest": "bisection of the widest coordinate",
+              "smear": "bisection of the coordinate with the largest width × |∂H| in it"}
+
+
+SELECTION_TEXT = {"combined": "of the boxes in the top half of their set's largest excess",
+                  "per-criterion": "of the boxes in the top half of their set's excess for "
+                                   "some ‖g_t‖ or ‖H_t‖"}
+
+
+def method(settings: BoundsSettings = DEFAULT_SETTINGS) -> str:
+    """The method, as certificates name it."""
+    inherit = ("; a box's bound capped by its ancestors'" if settings.inherit else "")
+    return ("best lower point (random + projected ascent, confirmed by the trusted engine); "
+            f"screening branch and bound per neuron set ({SPLIT_TEXT[settings.split]} "
+            f"{SELECTION_TEXT[settings.selection]}{inherit}; first-order interval AD for ∂H "
+            "at every 4th level, mean value and vertex forms); trusted evaluation of the "
+            "cheapest cover")
 
 
 def _tightness(cert, lowers, settings: BoundsSettings, st, pb: _Problem) -> dict:
@@ -1519,7 +1622,7 @@ def _tightness(cert, lowers, settings: BoundsSettings, st, pb: _Problem) -> dict
     def finite(xs):
         return [x if math.isfinite(x) else None for x in xs]
 
-    return {"method": METHOD, "target": target,
+    return {"method": method(settings), "target": target,
             "reached": not any(short),
             "ratio": part(finite(ratio)),
             "worst": {"L": _worst(ratio[:T]), "beta": _worst(ratio[T:])},
@@ -1561,6 +1664,8 @@ def _settings_record(settings: BoundsSettings, ball: Ball, pb: _Problem, alpha_i
     """The certificate's record of the settings and the problem's size."""
     n, T, d = pb.X.shape
     return {"rel_tol": settings.rel_tol, "box_budget": settings.box_budget,
+            "split": settings.split, "selection": settings.selection,
+            "inherit": settings.inherit,
             "jobs": settings.jobs, "seed": settings.seed,
             "lower_samples": settings.samples_for(pb.G * pb.n),
             "m": int(ball.m), "n": int(n), "d": int(d), "steps": int(T),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Ball", "BoundsSettings", "DEFAULT_BOX_BUDGET", "DEFAULT_LOWER_SAMPLES",
-           "DEFAULT_MEMORY_CAP_MB", "DEFAULT_REL_TOL", "DEFAULT_SETTINGS"]
+           "DEFAULT_MEMORY_CAP_MB", "DEFAULT_REL_TOL", "DEFAULT_SETTINGS", "SELECTION_RULES",
+           "SPLIT_RULES"]
 
 DEFAULT_REL_TOL = 0.02
 DEFAULT_BOX_BUDGET = 2000
@@ -21,6 +22,14 @@ LOWER_POINTS = 2**17
 MIN_LOWER_SAMPLES = 8
 #: what the screening may hold at once, all processes together (MiB; see ``memory_cap_mb``)
 DEFAULT_MEMORY_CAP_MB = 1536
+#: how a box is bisected: at its widest coordinate, or where width × the magnitude of the
+#: third derivatives ∂H in that direction (its anchor's enclosure at the box's worst
+#: step) is largest — the coordinate that contributes most to the box's excess
+SPLIT_RULES = ("widest", "smear")
+#: which leaves a round of stage 1 bisects: those in the top half of their neuron set's
+#: excess, per criterion (each ‖g_t‖ and ‖H_t‖ on its own), or combined (a leaf's
+#: largest excess over all criteria)
+SELECTION_RULES = ("per-criterion", "combined")
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,12 @@ class BoundsSettings:
     made, which leaves the bound sound and looser, and the certificate says so;
     scheduler: the address of a dask.distributed scheduler (``tcp://HOST:PORT``):
     the screening chunks and trusted tasks become tasks of that cluster instead
-    of ``jobs`` local processes (the same tasks, so the same result).
+    of ``jobs`` local processes (the same tasks, so the same result);
+    split: the bisection rule, one of :data:`SPLIT_RULES`; selection: which leaves are
+    bisected, one of :data:`SELECTION_RULES` (any rule gives an exact cover, so a
+    sound bound; they differ in how fast it tightens); inherit: a box's bound is also
+    capped by its ancestors' (a box lies in each of them) for choosing, pruning and
+    covering — False gives the rule before that was added, for comparison.
     """
 
     rel_tol: float = DEFAULT_REL_TOL
@@ -53,8 +67,17 @@ class BoundsSettings:
     lower_samples: int | None = None
     memory_cap_mb: int = DEFAULT_MEMORY_CAP_MB
     scheduler: str | None = None
+    split: str = "widest"
+    selection: str = "combined"
+    inherit: bool = True
 
     def __post_init__(self) -> None:
+        if self.selection not in SELECTION_RULES:
+            raise ValueError(f"selection must be one of {', '.join(SELECTION_RULES)}, "
+                             f"got {self.selection!r}")
+        if self.split not in SPLIT_RULES:
+            raise ValueError(f"split must be one of {', '.join(SPLIT_RULES)}, "
+                             f"got {self.split!r}")
         rel_tol = float(self.rel_tol)
         if not rel_tol > 0:
             raise ValueError("rel_tol must be > 0")

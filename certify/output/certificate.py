@@ -25,7 +25,7 @@ from pathlib import Path
 
 #: the certificate format's version; ``certificate.schema.json`` beside this module is its
 #: JSON Schema (Draft 2020-12) and states the same version (a test checks both agree)
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "certificate.schema.json"
 
 REQUIRED = {

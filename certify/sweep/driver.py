@@ -26,11 +26,12 @@ class SweepResult:
     verdicts: dict
 
 
-def _task(spec, point, backend):
+def _task(spec, point, settings):
     from .execute import PointTask
 
     return PointTask(id=point.id, sha256=point.sha256, base_path=str(spec.base_path),
-                     doc=point.doc, values=point.values, backend=backend)
+                     doc=point.doc, values=point.values, backend=settings.backend,
+                     threads=settings.threads)
 
 
 def _evaluate(client, spec, settings, out_dir, state, progress):
@@ -44,7 +45,7 @@ def _evaluate(client, spec, settings, out_dir, state, progress):
         new = [p for p in unique(pts) if p.id not in state["outcomes"]]
         state["tally"].total += len(new)
         state["points"] += new
-        state["outcomes"] |= run_points(client, [_task(spec, p, settings.backend) for p in new],
+        state["outcomes"] |= run_points(client, [_task(spec, p, settings) for p in new],
                                         out_dir / "points", state["tally"], progress)
         out = []
         for p in pts:
@@ -74,7 +75,7 @@ def run_sweep(spec_path, out_dir, settings, progress=None) -> SweepResult:
     search = None
     with open_client(settings) as client:
         if spec.search is None:
-            tasks = [_task(spec, p, settings.backend) for p in points]
+            tasks = [_task(spec, p, settings) for p in points]
             state["outcomes"] = run_points(client, tasks, out_dir / "points", state["tally"],
                                            progress)
         else:

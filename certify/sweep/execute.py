@@ -51,11 +51,14 @@ SWEEP_CONFIG = {
 @dataclass(frozen=True)
 class ClusterSettings:
     """Where a sweep runs: ``scheduler`` (an address) or a LocalCluster of ``jobs``
-    worker processes (None: the machine's cores); ``backend`` of the executor."""
+    worker processes (None: the machine's cores); ``backend`` of the executor;
+    ``threads``: NumPy threads of each point's executor and comparator (None: the
+    worker's cores; results do not depend on it)."""
 
     jobs: int | None = None
     scheduler: str | None = None
     backend: str = "numpy"
+    threads: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class PointTask:
     doc: dict
     values: dict
     backend: str = "numpy"
+    threads: int | None = None
 
 
 @dataclass
@@ -163,7 +167,7 @@ def run_point(task: PointTask) -> dict:
     t0 = time.perf_counter()
     case = case_from_doc(task.base_path, task.doc, task.sha256)
     load_s = time.perf_counter() - t0
-    cert = run(case, backend=task.backend).data
+    cert = run(case, backend=task.backend, threads=task.threads).data
     cert["timings"] = {"load": load_s, **cert["timings"]}
     cert["sweep_point"] = {"id": task.id, "values": json_values(task.values)}
     return {"certificate": cert, "seconds": time.perf_counter() - t0}
@@ -204,11 +208,27 @@ def failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ != "UserError" else text
 
 
+def work_estimate(doc: dict) -> float:
+    """A rough relative cost of a point's case (only its place in the queue depends
+    on it): width × n × T × (iterations + (d + 1)³ per step of the data-specific
+    bounds' screening where they are asked for); 1 where a value is missing."""
+    def num(section, key, default=1):
+        v = doc.get(section, {}).get(key, default)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+    per_step = num("train", "iterations")
+    if doc.get("certify", {}).get("data_specific") is True:
+        per_step += (num("data", "dim") + 1) ** 3
+    return num("model", "width") * num("data", "n") * num("data", "steps") * per_step
+
+
 def run_points(client, tasks: list[PointTask], points_dir: Path, tally: Tally,
                progress=None) -> dict[str, Outcome]:
     """Certify the tasks on the cluster; each certificate is written as it arrives.
 
-    Points already in ``points_dir`` are not submitted.  At most one point per worker
+    Points already in ``points_dir`` are not submitted; the others go largest first
+    (:func:`work_estimate`: the longest points do not end the sweep on one worker while
+    the others idle; results do not depend on the order).  At most one point per worker
     thread is with the scheduler at a time (more are submitted as points finish), so a
     worker holds only the point it runs and its death fails that point alone.  On
     Ctrl-C (or any error) the futures in flight are cancelled; what was written stays
@@ -218,7 +238,7 @@ def run_points(client, tasks: list[PointTask], points_dir: Path, tally: Tally,
     from distributed import as_completed
 
     out: dict[str, Outcome] = {}
-    todo = deque()
+    todo = []
     for task in tasks:
         cert = read_done(points_dir, task.id)
         if cert is not None:
@@ -226,6 +246,7 @@ def run_points(client, tasks: list[PointTask], points_dir: Path, tally: Tally,
             tally.already += 1
         else:
             todo.append(task)
+    todo = deque(sorted(todo, key=lambda t: -work_estimate(t.doc)))  # stable: ties in order
     flying: dict = {}
     pending = as_completed()
     try:

@@ -22,7 +22,9 @@ def test_schema_is_draft_2020_12_and_states_the_code_s_version():
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"].endswith(":" + certificate.SCHEMA_VERSION)
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["schema_version"] == {"const": certificate.SCHEMA_VERSION}
+    versions = schema["properties"]["schema_version"]["enum"]
+    assert versions[-1] == certificate.SCHEMA_VERSION and versions[0] == "1.0"
+    assert all(v.split(".")[0] == certificate.SCHEMA_VERSION.split(".")[0] for v in versions)
 
 
 def test_schema_is_package_data():

@@ -80,6 +80,12 @@ def test_without_dask_says_what_to_install(spec, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_threads_must_be_positive(spec, tmp_path, capsys):
+    rc, _, err = sweep(capsys, spec, "--out", tmp_path / "o", "--threads", "0")
+    assert rc == 2 and err.count("\n") == 1 and "argument --threads" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_unknown_backend(spec, tmp_path, capsys):
     rc, _, err = sweep(capsys, spec, "--out", tmp_path / "o", "--backend", "jax")
     assert rc == 2 and "argument --backend: unknown backend 'jax'" in err
@@ -129,3 +135,16 @@ def test_id_is_the_case_content_not_its_spelling(tmp_path):
     assert len(set(ids)) == 1
     other = expand(load_spec(write_spec(tmp_path / "x", '[grid]\n"init.alpha0" = [0.25]\n')))
     assert other[0].id != ids[0]
+
+
+def test_work_estimate_orders_points_largest_first():
+    from certify.sweep.execute import work_estimate
+
+    base = {"model": {"width": 8}, "data": {"n": 4, "steps": 3, "dim": 2},
+            "train": {"iterations": 20}, "certify": {"data_specific": False}}
+    wider = {**base, "model": {"width": 16}}
+    certified = {**base, "certify": {"data_specific": True}}
+    assert work_estimate(wider) == 2 * work_estimate(base)
+    assert work_estimate(certified) == work_estimate(base) * (20 + 27) / 20
+    assert work_estimate({}) == 1.0  # missing values count as 1, never an error
+    assert work_estimate({"model": {"width": "x"}, "data": {"n": True}}) == 1.0
