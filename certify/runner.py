@@ -383,7 +383,8 @@ def _certify_data_specific(case, act, a_m, *, jobs, engine, progress, scheduler=
         settings=BoundsSettings(rel_tol=c.rel_tol, box_budget=c.box_budget, jobs=jobs,
                                 engine=engine, seed=case.init_spec.seed,
                                 lower_samples=c.lower_samples,
-                                memory_cap_mb=c.memory_cap_mb, scheduler=scheduler),
+                                memory_cap_mb=c.memory_cap_mb, scheduler=scheduler,
+                                time_limit_s=c.time_limit_s),
         progress=(progress.substage if progress is not None else None))
 
 

@@ -56,7 +56,20 @@ class BoundsSettings:
     bisected, one of :data:`SELECTION_RULES` (any rule gives an exact cover, so a
     sound bound; they differ in how fast it tightens); inherit: a box's bound is also
     capped by its ancestors' (a box lies in each of them) for choosing, pruning and
-    covering — False gives the rule before that was added, for comparison.
+    covering — False gives the rule before that was added, for comparison;
+    trusted_all: the trusted engine evaluates every cover box, not only those whose
+    screened bound is above the trusted max found (the rule before, for comparison:
+    the same bound up to the cheap-or-own form of each box, at more cost);
+    time_limit_s: wall-clock seconds for the whole call, None for no limit.  The
+    refinement stops where the screening would pass what is left of it (shared by
+    the chunks, ``jobs`` at a time); the cover is then evaluated as it stands,
+    sound and looser, and the certificate says so.  The lower bounds and the
+    trusted evaluation always run to the end, so the call may take longer; with a
+    limit that is reached, the result depends on the machine's speed;
+    anchor_levels: boxes at depths that are multiples of it get first-order AD of
+    their own (∂H over the box), the others the cheaper mean value form from their
+    anchor's ∂H: 1 (the default) gives every box its own, which is tighter per box
+    and needs fewer boxes, so it is faster at a given budget; 4 is the rule before.
     """
 
     rel_tol: float = DEFAULT_REL_TOL
@@ -70,6 +83,9 @@ class BoundsSettings:
     split: str = "widest"
     selection: str = "combined"
     inherit: bool = True
+    trusted_all: bool = False
+    time_limit_s: float | None = None
+    anchor_levels: int = 1
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTION_RULES:
@@ -87,6 +103,15 @@ class BoundsSettings:
         if not int(self.memory_cap_mb) >= 64:
             raise ValueError("memory_cap_mb must be >= 64")
         object.__setattr__(self, "memory_cap_mb", int(self.memory_cap_mb))
+        if isinstance(self.anchor_levels, bool) or not int(self.anchor_levels) >= 1:
+            raise ValueError(f"anchor_levels must be an integer >= 1, got "
+                             f"{self.anchor_levels!r}")
+        object.__setattr__(self, "anchor_levels", int(self.anchor_levels))
+        if self.time_limit_s is not None:
+            lim = float(self.time_limit_s)
+            if not lim > 0 or lim != lim:
+                raise ValueError(f"time_limit_s must be > 0, got {self.time_limit_s!r}")
+            object.__setattr__(self, "time_limit_s", lim)
 
     @property
     def samples(self) -> int:

@@ -48,7 +48,10 @@ Schema (``*`` = required; defaults in parentheses)::
     [certify]        (optional) delta ("0.05", in (0, 1)), data_specific (true),
                      box_budget (2000), rel_tol (0.02), lower_samples (none: the
                      certifier's default), memory_cap_mb (1536, ≥ 64), fp_factor
-                     (none: the certifier's default),
+                     (none: the certifier's default), time_limit_s (none: no limit;
+                     > 0: wall-clock seconds for the data-specific bounds, after which
+                     the refinement stops, sound and looser, and the certificate
+                     says so),
                      engine ("mpmath.iv" | "python-flint", aliases "iv", "mpmath",
                      "flint", "arb"; "mpmath.iv": the trusted interval engine of the
                      data-specific bounds; python-flint must be installed for
@@ -233,6 +236,7 @@ class CertifySpec:
     lower_samples: int | None = None
     memory_cap_mb: int = 1536
     fp_factor: float | None = None
+    time_limit_s: float | None = None
     engine: str = "mpmath.iv"  # canonical name (certify.trusted.engines.canonical_engine)
 
 
@@ -710,6 +714,7 @@ def _certify(t: _Table) -> CertifySpec:
         lower_samples=t.int("lower_samples", required=False, min=1),
         memory_cap_mb=t.int("memory_cap_mb", required=False, default=1536, min=64),
         fp_factor=t.float("fp_factor", required=False, min=0, min_open=True),
+        time_limit_s=t.float("time_limit_s", required=False, min=0, min_open=True),
         engine=_engine(t),
     )
     t.finish()

@@ -6,8 +6,10 @@ Reference case (the issue's): m = 64, n = 16, T = 16, d = 3, tanh, α₀ = 0.5,
 * ``test_bench_reference_case`` — one run on one core (jobs = 1); asserts
   certified/lower ≤ 1.25 at every t and certified/closed-form < 1; records the
   wall time, the per-stage timings, both engines' box rates and the ratios in
-  ``extra_info``.  The issue's target is 60 s: the measured time is compared
-  with ``RNN_BENCH_CONSTANTS_SECONDS`` (default 60) and reported, not asserted
+  ``extra_info``.  The issue's targets are 30 s with mpmath.iv and 10 s with
+  python-flint: the measured time is compared with ``RNN_BENCH_CONSTANTS_SECONDS``
+  (default 30) or ``RNN_BENCH_CONSTANTS_SECONDS_FLINT`` (default 10) and
+  reported, not asserted
   (mpmath.iv is Python code, on GMP when gmpy2 is installed; the backend is
   recorded as ``mpmath_backend``).
 * ``test_bench_jobs_speedup`` / ``test_bench_jobs_speedup_flint`` — the same
@@ -42,7 +44,9 @@ from certify.bounds.data_constants import Ball, BoundsSettings, certify_data_con
 pytestmark = pytest.mark.bench
 
 M, N, T, D = 64, 16, 16, 3
-TARGET_S = float(os.environ.get("RNN_BENCH_CONSTANTS_SECONDS", "60"))
+#: issue #13's targets on one core: 30 s with mpmath.iv (the default), 10 s with python-flint
+TARGETS_S = {"mpmath.iv": float(os.environ.get("RNN_BENCH_CONSTANTS_SECONDS", "30")),
+             "python-flint": float(os.environ.get("RNN_BENCH_CONSTANTS_SECONDS_FLINT", "10"))}
 REL_TOL = 0.15
 _RUNS: dict = {}
 
@@ -67,7 +71,8 @@ def _run(case, jobs, engine="mpmath.iv"):
 def _record(benchmark, dc, wall):
     rL, rB = dc.ratios("L"), dc.ratios("beta")
     benchmark.extra_info.update({
-        "wall_s": wall, "target_s": TARGET_S, "within_target": wall <= TARGET_S,
+        "wall_s": wall, "target_s": TARGETS_S[dc.engine],
+        "within_target": wall <= TARGETS_S[dc.engine],
         "mpmath_backend": mpmath.libmp.BACKEND,
         "timings": {k: round(v, 3) for k, v in dc.timings.items()},
         "boxes": dc.boxes,

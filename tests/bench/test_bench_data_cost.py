@@ -10,12 +10,14 @@ mpmath.iv), so that the tightness each one reaches is recorded next to its time.
 Each point is certified twice in the same run: with the current refinement (the
 defaults of :class:`~certify.bounds.settings.BoundsSettings`) and with the landed one it
 replaced (:data:`LANDED`: widest-coordinate bisection, combined selection, no bounds
-inherited from ancestors).  ``extra_info`` holds, per point and refinement, the wall
-time, its ratio to the base point, the worst certified/lower ratio with what stopped the
-refinement, and the current-over-landed ratios of time and of worst certified/lower;
-and the fitted cost exponents of both (least squares of log time against log n, log T,
-log d).  The issue's targets are exponent ≤ 1 in n and in T and ≤ 2 in d; they are
-asserted for the current refinement, with 0.25 of slack for timing noise, unless
+inherited from ancestors, full AD at every 4th level only, every cover box evaluated by
+the trusted engine).
+``extra_info`` holds, per point and refinement, the wall time, its ratio to the base
+point, the worst certified/lower ratio with what stopped the refinement, and the
+current-over-landed ratios of time and of worst certified/lower; and the fitted cost
+exponents of both (least squares of log time against log n, log T, log d).  The
+issue's targets are exponent ≤ 1 in n and in T and ≤ 2 in d; they are asserted
+for the current refinement, with 0.25 of slack for timing noise, unless
 ``RNN_BENCH_COST_TARGET=0`` (report only).
 
 ``test_against_the_landed_refinement``: three cases past the memory cutoff (tanh,
@@ -51,7 +53,8 @@ ENGINE = "python-flint" if importlib.util.find_spec("flint") else "mpmath.iv"
 
 
 #: the refinement that the current one replaced (issue #13), kept for this comparison
-LANDED = {"split": "widest", "selection": "combined", "inherit": False}
+LANDED = {"split": "widest", "selection": "combined", "inherit": False, "trusted_all": True,
+          "anchor_levels": 4}
 ALGOS = {"current": {}, "landed": LANDED}
 
 

@@ -1,8 +1,9 @@
-"""The memory cap of the data-specific certifier and its tightness record.
+"""The memory cap and the time limit of the data-specific certifier, and its tightness
+record.
 
 Chunking under the cap covers every (neuron set, sample) once; a neuron set split by
-samples and a refinement stopped by the cap leave the bounds sound (≥ 50-digit point
-values, between lower and closed form) and the certificate says so.
+samples and a refinement stopped by the cap or by the time limit leave the bounds sound
+(≥ 50-digit point values, between lower and closed form) and the certificate says so.
 """
 
 from __future__ import annotations
@@ -110,11 +111,60 @@ def test_refinement_stopped_by_the_cap_is_sound_and_said(monkeypatch):
         return True
 
     monkeypatch.setattr(dcm._Tree, "room_for", refuse)
-    dc = _certify(X, init, m, rel_tol=0.02)
+    # anchors every 4th level: ∂H is kept for the cheap forms below them, which the cap
+    # counts (with anchor_levels = 1 nothing is kept: see the test below)
+    dc = _certify(X, init, m, rel_tol=0.02, anchor_levels=4)
     _assert_sound(dc, X, init, m, seed=8)
     stops = dc.tightness["stopped_by"]
     assert any(s.startswith("memory cap: refinement stopped") for s in stops), stops
     assert dc.to_json()["tightness"]["stopped_by"] == stops
+
+
+def test_every_box_its_own_ad_keeps_no_dH(monkeypatch):
+    """With anchor_levels = 1 (the default) no descendant reads a stored ∂H, so none is
+    kept and the cap never stops the refinement for it; the smear rule keeps them."""
+    X, init, m = _case(seed=8, n=2, T=4)
+    kept = []
+    real = dcm._Tree.free_anchors
+
+    def spy(self):
+        kept.append(len(self.anchors))
+        return real(self)
+
+    monkeypatch.setattr(dcm._Tree, "free_anchors", spy)
+    dc = _certify(X, init, m, rel_tol=0.02)
+    assert dc.settings["ancestor_levels"] == 1 and max(kept) == 0
+    assert "of every box" in dc.tightness["method"]
+    kept.clear()
+    smear = _certify(X, init, m, rel_tol=0.02, split="smear")
+    assert max(kept) > 0
+    _assert_sound(smear, X, init, m, seed=8)
+    four = _certify(X, init, m, rel_tol=0.02, anchor_levels=4)
+    assert "at every 4th level" in four.tightness["method"]
+    _assert_sound(four, X, init, m, seed=8)
+    with pytest.raises(ValueError, match="anchor_levels"):
+        BoundsSettings(anchor_levels=0)
+
+
+def test_refinement_stopped_by_the_time_limit_is_sound_and_said(monkeypatch):
+    X, init, m = _case(seed=8, n=2, T=4)
+    clock = iter(range(0, 10**7, 10))  # each reading 10 s later: the limit is hit early
+    monkeypatch.setattr(dcm.time, "monotonic", lambda: float(next(clock)))
+    dc = _certify(X, init, m, rel_tol=0.02, time_limit_s=30)
+    _assert_sound(dc, X, init, m, seed=8)
+    stops = dc.tightness["stopped_by"]
+    assert any(s.startswith("time limit: refinement stopped") and "time_limit_s = 30" in s
+               for s in stops), stops
+    assert dc.settings["time_limit_s"] == 30.0
+    unlimited = _certify(X, init, m, rel_tol=0.02)
+    assert dc.boxes["screened"] < unlimited.boxes["screened"]
+    assert not any(s.startswith("time limit") for s in unlimited.tightness["stopped_by"])
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan")])
+def test_settings_time_limit_is_checked(bad):
+    with pytest.raises(ValueError, match="time_limit_s"):
+        BoundsSettings(time_limit_s=bad)
 
 
 def test_tightness_record_states_ratio_target_and_method():

@@ -102,3 +102,71 @@ def test_unknown_rules_are_clear_errors():
         BoundsSettings(split="x")
     with pytest.raises(ValueError, match="selection must be one of per-criterion, combined"):
         BoundsSettings(selection="best")
+
+
+@pytest.mark.parametrize("engine", ["mpmath.iv", "python-flint"])
+def test_cover_boxes_left_to_the_screen_are_below_the_trusted_max(monkeypatch, engine):
+    """The trusted engine evaluates the cover from the top (largest screened bounds
+    first); a (box, criterion) it skips has a screened bound ≤ the certified upper
+    end, and one it evaluates a trusted bound ≤ it, so the certified max bounds the
+    whole cover.  Skipping must also happen: most of the cover is below the max."""
+    if engine == "python-flint":
+        pytest.importorskip("flint")
+    seen, trusted = [], {}
+    real_cover, real_task = dc_mod._trusted_cover, dc_mod._iv_task
+
+    def spy_cover(tasks, T, settings, progress):
+        res = real_cover(tasks, T, settings, progress)
+        seen.append((tasks, res))
+        return res
+
+    def spy_task(task):
+        r = real_task(task)
+        for it, res in zip(task["items"], r["results"], strict=True):
+            for c, v in (res[0] if res else {}).items():
+                key = (tuple(it[0]), tuple(it[1]), c)
+                v = float(dc_mod._mpf_unpack(v))
+                trusted[key] = min(v, trusted.get(key, math.inf))  # both are bounds
+        return r
+
+    monkeypatch.setattr(dc_mod, "_trusted_cover", spy_cover)
+    monkeypatch.setattr(dc_mod, "_iv_task", spy_task)
+    X, init, m, T = _case(seed=3, m=8, n=3, T=5, d=2, alpha0=0.9)
+    s = BoundsSettings(rel_tol=0.05, box_budget=300, lower_samples=8, engine=engine)
+    dc = certify_data_constants("tanh", X, init, Ball(m, "1", "1"), None, T, settings=s)
+    assert dc.checks() == [] and len(seen) == 1
+    tasks, (_best, _own, _cheap, n_eval) = seen[0]
+    upper = [float(v) for v in dc.upper("L") + dc.upper("beta")]
+    n_items = sum(len(tk["items"]) for tk in tasks)
+    assert 0 < n_eval < n_items, (n_eval, n_items)
+    assert dc.boxes["cover_trusted"] == n_eval
+    assert dc.boxes["cover_below_trusted_max"] == dc.boxes["cover"] - n_eval
+    skipped = 0
+    for tk in tasks:
+        for lo_, hi_, mask, _is_anc, U in tk["items"]:
+            for c in range(2 * T):
+                if not mask[c]:
+                    continue
+                v = trusted.get((tuple(lo_), tuple(hi_), c))
+                skipped += v is None
+                bound = U[c] if v is None else v  # the screen's, where it was skipped
+                assert bound <= upper[c], (engine, c, lo_, hi_, U[c], v, upper[c])
+    assert skipped > 0
+
+
+def test_trusted_all_evaluates_every_cover_box_and_agrees():
+    """``trusted_all`` (the rule before) evaluates the whole cover; the bounds agree with
+    the pruned evaluation up to the cheap-or-own form of the maximising boxes."""
+    X, init, m, T = _case(seed=3, m=8, n=3, T=5, d=2, alpha0=0.9)
+    out = {}
+    for every in (False, True):
+        s = BoundsSettings(rel_tol=0.05, box_budget=300, lower_samples=8, trusted_all=every)
+        dc = certify_data_constants("tanh", X, init, Ball(m, "1", "1"), None, T, settings=s)
+        assert dc.checks() == [] and dc.settings["trusted_all"] is every
+        assert ("cover, every box" in dc.tightness["method"]) is every
+        out[every] = dc
+    assert out[True].boxes["cover_trusted"] == out[True].boxes["cover"]
+    assert out[False].boxes["cover_trusted"] < out[False].boxes["cover"]
+    for kind in ("L", "beta"):
+        for a, b in zip(out[False].upper(kind), out[True].upper(kind), strict=True):
+            assert abs(a - b) <= 0.05 * b, (kind, a, b)

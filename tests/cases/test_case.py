@@ -219,7 +219,7 @@ def test_defaults(tmp_path):
     c = case.certify
     assert c.delta.exact == Fraction(1, 20) and c.data_specific is True
     assert c.box_budget == 2000 and c.rel_tol == 0.02
-    assert c.lower_samples is None and c.fp_factor is None
+    assert c.lower_samples is None and c.fp_factor is None and c.time_limit_s is None
     assert c.engine == "mpmath.iv"
     assert case.meta == {} and case.description == ""
     assert case.seeds == {"init": 1, "data": 2, "target": 3}
@@ -230,11 +230,13 @@ def test_optional_tables(tmp_path):
     doc = mutate(**{"certify.delta": 0.01, "certify.data_specific": False,
                     "certify.box_budget": 50, "certify.rel_tol": 0.1,
                     "certify.lower_samples": 16, "certify.fp_factor": 4.0,
+                    "certify.time_limit_s": 90,
                     "meta.description": "hello", "meta.owner": "me", "train.loss": "final-step"})
     case = load_case(write(tmp_path, doc), build=False)
     assert case.certify.delta.text == "0.01" and case.certify.data_specific is False
     assert case.certify.box_budget == 50 and case.certify.lower_samples == 16
     assert case.certify.fp_factor == 4.0 and case.train.loss == "final-step"
+    assert case.certify.time_limit_s == 90.0
     assert case.description == "hello" and case.meta["owner"] == "me"
     assert case.data is None and case.init is None and case.target_info is None
 
@@ -302,6 +304,8 @@ BAD = [
     ("int-as-bool", {"certify.data_specific": 1}, "[certify].data_specific"),
     ("certify-unknown", {"certify.budget": 3}, "[certify].budget"),
     ("rel-tol-negative", {"certify.rel_tol": -0.1}, "[certify].rel_tol"),
+    ("time-limit-zero", {"certify.time_limit_s": 0}, "[certify].time_limit_s"),
+    ("time-limit-string", {"certify.time_limit_s": "60"}, "[certify].time_limit_s"),
     ("unknown-engine", {"certify.engine": "intlab"}, "[certify].engine"),
     ("engine-not-string", {"certify.engine": 1}, "[certify].engine"),
     ("meta-description-type", {"meta.description": 3}, "[meta].description"),
