@@ -673,7 +673,7 @@ class _Tree:
                     sel = sel_all[k:k + rows]
                     out = self._screen(sel, tm, (blo, bhi, grp, smp, alive_in, anc_ids),
                                        anchor_mode)
-                    if anchor_mode:
+                    if anchor_mode and self.keep_dH:
                         dlo, dhi = out[4]
                         for q, i in enumerate(sel):
                             new_dH[int(i)] = (dlo[q], dhi[q])
@@ -694,16 +694,18 @@ class _Tree:
         kw = dict(thresholds_L=th[:, :tm + 1], thresholds_B=th[:, T:T + tm + 1], centre=True)
         args = (self.table, self.X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
                 self.U0g[grp[sel]], self.ru_hi)
-        if anchor_mode:
-            return screen_bounds(*args, return_dH=True, **kw)
+        if anchor_mode:  # ∂H comes back only where a descendant or the smear rule reads it
+            return screen_bounds(*args, return_dH=self.keep_dH, **kw)
         dlo = np.stack([anchors[int(anc_ids[i])][0][:tm + 1] for i in sel])
         dhi = np.stack([anchors[int(anc_ids[i])][1][:tm + 1] for i in sel])
         return screen_bounds(*args, dH_sup=(dlo, dhi), **kw)
 
     def batch_rows(self) -> int:
-        """Rows per screening call: about 32 arrays of p³ floats per row (the AD's
-        temporaries of one step) in a quarter of the memory cap."""
-        return max(16, int(self.mem_cap // 4 // (32 * 8 * self.p**3)))
+        """Rows per screening call in a quarter of the memory cap: about 32 arrays of p³
+        floats per row (the AD's temporaries of one step), and the returned ∂H, 2T of
+        them, where it is kept."""
+        per_row = 32 + (2 * self.T if self.keep_dH else 0)
+        return max(16, int(self.mem_cap // 4 // (per_row * 8 * self.p**3)))
 
     def room_for(self, n_anchors: int) -> bool:
         """Whether ``n_anchors`` more stored ∂H fit under the cap (else: stop, noted)."""

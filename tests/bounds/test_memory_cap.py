@@ -131,13 +131,24 @@ def test_every_box_its_own_ad_keeps_no_dH(monkeypatch):
         kept.append(len(self.anchors))
         return real(self)
 
+    import certify.trusted.screen as screen
+
+    asked = []
+    real_screen = screen.screen_bounds
+
+    def spy_screen(*a, **kw):
+        asked.append(bool(kw.get("return_dH")))
+        return real_screen(*a, **kw)
+
     monkeypatch.setattr(dcm._Tree, "free_anchors", spy)
+    monkeypatch.setattr(screen, "screen_bounds", spy_screen)
     dc = _certify(X, init, m, rel_tol=0.02)
     assert dc.settings["ancestor_levels"] == 1 and max(kept) == 0
+    assert asked and not any(asked)  # nor is it computed into a (N, T, p, p, p) array
     assert "of every box" in dc.tightness["method"]
     kept.clear()
     smear = _certify(X, init, m, rel_tol=0.02, split="smear")
-    assert max(kept) > 0
+    assert max(kept) > 0 and any(asked)
     _assert_sound(smear, X, init, m, seed=8)
     four = _certify(X, init, m, rel_tol=0.02, anchor_levels=4)
     assert "at every 4th level" in four.tightness["method"]
