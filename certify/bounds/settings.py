@@ -8,6 +8,7 @@ when it is made, so a bad setting fails before any work starts.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 __all__ = ["Ball", "BoundsSettings", "DEFAULT_BOX_BUDGET", "DEFAULT_LOWER_SAMPLES",
@@ -103,7 +104,9 @@ class BoundsSettings:
         if not int(self.memory_cap_mb) >= 64:
             raise ValueError("memory_cap_mb must be >= 64")
         object.__setattr__(self, "memory_cap_mb", int(self.memory_cap_mb))
-        if isinstance(self.anchor_levels, bool) or not int(self.anchor_levels) >= 1:
+        if (isinstance(self.anchor_levels, bool)
+                or not isinstance(self.anchor_levels, numbers.Integral)
+                or self.anchor_levels < 1):
             raise ValueError(f"anchor_levels must be an integer >= 1, got "
                              f"{self.anchor_levels!r}")
         object.__setattr__(self, "anchor_levels", int(self.anchor_levels))

@@ -153,8 +153,9 @@ def test_every_box_its_own_ad_keeps_no_dH(monkeypatch):
     four = _certify(X, init, m, rel_tol=0.02, anchor_levels=4)
     assert "at every 4th level" in four.tightness["method"]
     _assert_sound(four, X, init, m, seed=8)
-    with pytest.raises(ValueError, match="anchor_levels"):
-        BoundsSettings(anchor_levels=0)
+    for bad in (0, 1.5, True, "4"):
+        with pytest.raises(ValueError, match="anchor_levels"):
+            BoundsSettings(anchor_levels=bad)
 
 
 def test_refinement_stopped_by_the_time_limit_is_sound_and_said(monkeypatch):
