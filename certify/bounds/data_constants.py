@@ -16,8 +16,9 @@ Structure used
   ``[w0 ± ρ_w/√m] × B(u0, ρ_u/√m)``.
 * Each set is covered by boxes (start: the bounding box; a box is contracted
   to the bounding box of its intersection with the ball, and dropped when it
-  misses the ball — every step rigorous), refined by bisection of the widest
-  coordinate.
+  misses the ball — every step rigorous), refined by bisection of the
+  coordinate with the largest width × |∂H| (``split="smear"``, the default; the
+  weights come from the box's own ∂H) or of the widest one (``"widest"``).
 
 Pipeline
 --------
@@ -608,6 +609,11 @@ def _live_steps(alive_in, T):
     return np.where(tmax >= 0, _bucket_steps(tmax + 1, T) - 1, -1)
 
 
+def _nbytes(kept) -> int:
+    """Bytes of a kept ∂H pair or weights array."""
+    return kept.nbytes if isinstance(kept, np.ndarray) else kept[0].nbytes + kept[1].nbytes
+
+
 class _Tree:
     """The screening tree of one chunk of neurons: its nodes (``store``, appended per
     batch), the current leaves, the anchors' ∂H and the boxes used per neuron."""
@@ -621,13 +627,14 @@ class _Tree:
         self.thr, self.tg = ctx["thr"], ctx["tg"]
         self.rw_hi, self.ru_hi = ctx["rw_hi"], ctx["ru_hi"]
         self.rel_tol = ctx["rel_tol"]
-        self.split_rule = ctx.get("split", "widest")
+        self.split_rule = ctx.get("split", "smear")
         self.selection = ctx.get("selection", "combined")
         self.inherit = ctx.get("inherit", True)
         # anchors (depth a multiple of levels) get their own AD; ∂H is kept only where
-        # a descendant's cheap form or the smear rule reads it
+        # a descendant's cheap form reads it, else the smear rule keeps its (T, p) weights
         self.levels = ctx.get("anchor_levels", 1)
-        self.keep_dH = self.levels > 1 or self.split_rule == "smear"
+        self.keep_dH = self.levels > 1
+        self.keep_w = self.split_rule == "smear" and not self.keep_dH
         self.table = _table()
         self.groups = groups = np.asarray(groups, dtype=np.int64)
         self.samples = np.arange(self.n) if samples is None else np.asarray(samples)
@@ -646,7 +653,9 @@ class _Tree:
         self.store = {k: [] for k in ("lo", "hi", "grp", "smp", "par", "dep", "U", "Ue", "C",
                                       "alive", "anc")}
         self.count = 0
-        self.anchors = {}  # node id -> (∂H lo, ∂H hi) over that node, for its descendants
+        # node id -> (∂H lo, ∂H hi) over that node, for its descendants (keep_dH), or
+        # the smear weights of that node, (T, p) (keep_w)
+        self.anchors = {}
         self.anchor_bytes = 0
 
     def evaluate(self, blo, bhi, grp, smp, alive_in, anc_ids, is_anchor):
@@ -677,6 +686,9 @@ class _Tree:
                         dlo, dhi = out[4]
                         for q, i in enumerate(sel):
                             new_dH[int(i)] = (dlo[q], dhi[q])
+                    elif anchor_mode and self.keep_w:
+                        for q, i in enumerate(sel):
+                            new_dH[int(i)] = out[4][q].copy()
                     U[sel, :tm + 1], U[sel, T:T + tm + 1] = out[0], out[1]
                     C[sel, :tm + 1], C[sel, T:T + tm + 1] = out[2], out[3]
         alive = alive_in & (U >= thr)
@@ -694,8 +706,8 @@ class _Tree:
         kw = dict(thresholds_L=th[:, :tm + 1], thresholds_B=th[:, T:T + tm + 1], centre=True)
         args = (self.table, self.X[:, :tm + 1], smp[sel], blo[sel], bhi[sel],
                 self.U0g[grp[sel]], self.ru_hi)
-        if anchor_mode:  # ∂H comes back only where a descendant or the smear rule reads it
-            return screen_bounds(*args, return_dH=self.keep_dH, **kw)
+        if anchor_mode:  # ∂H comes back only where a descendant reads it
+            return screen_bounds(*args, return_dH=self.keep_dH, dH_weights=self.keep_w, **kw)
         dlo = np.stack([anchors[int(anc_ids[i])][0][:tm + 1] for i in sel])
         dhi = np.stack([anchors[int(anc_ids[i])][1][:tm + 1] for i in sel])
         return screen_bounds(*args, dH_sup=(dlo, dhi), **kw)
@@ -708,8 +720,10 @@ class _Tree:
         return max(16, int(self.mem_cap // 4 // (per_row * 8 * self.p**3)))
 
     def room_for(self, n_anchors: int) -> bool:
-        """Whether ``n_anchors`` more stored ∂H fit under the cap (else: stop, noted)."""
-        need = self.anchor_bytes + n_anchors * 2 * 8 * self.T * self.p**3
+        """Whether ``n_anchors`` more stored ∂H (or smear weights) fit under the cap
+        (else: stop, noted)."""
+        each = 2 * 8 * self.T * self.p**3 if self.keep_dH else 8 * self.T * self.p
+        need = self.anchor_bytes + n_anchors * each
         if need > self.mem_cap * 3 // 4 and n_anchors:
             self.memory_stopped = True
             return False
@@ -721,7 +735,7 @@ class _Tree:
         if self.deadline is not None and time.monotonic() > self.deadline:
             self.time_stopped = True
             return False
-        if not self.keep_dH:
+        if not (self.keep_dH or self.keep_w):
             return self.room_for(0)
         new_anchor = (self.leaf["dep"][sel] + 1) % self.levels == 0
         return self.room_for(2 * int(new_anchor.sum()))
@@ -741,10 +755,10 @@ class _Tree:
         ids = np.arange(self.count, self.count + len(grp))
         self.count += len(grp)
         for q, dh in new_dH.items():
-            if not self.keep_dH or not alive[q].any():
+            if not alive[q].any():
                 continue  # pruned for every criterion: never split, ∂H not needed
             self.anchors[int(ids[q])] = dh
-            self.anchor_bytes += dh[0].nbytes + dh[1].nbytes
+            self.anchor_bytes += _nbytes(dh)
         anc = np.where(is_anchor, ids, par_anchor)
         for k, v in (("lo", blo), ("hi", bhi), ("grp", grp), ("smp", smp), ("par", par),
                      ("dep", dep), ("U", U), ("Ue", Ue), ("C", C), ("alive", alive),
@@ -820,6 +834,9 @@ class _Tree:
             dh = self.anchors.get(int(a))
             if dh is None:
                 continue  # no ∂H kept: equal weights, i.e. the widest coordinate
+            if self.keep_w:
+                out[q] = dh[t]  # the screen's weights of the anchor (here: the leaf itself)
+                continue
             mag = np.maximum(np.abs(dh[0][t]), np.abs(dh[1][t]))  # (p, p, p)
             out[q] = np.sqrt(np.sum(mag * mag, axis=(0, 1)))
         return out
@@ -830,7 +847,7 @@ class _Tree:
         anchors = self.anchors
         for a in [a for a in anchors if a not in live]:
             dh = anchors.pop(a)
-            self.anchor_bytes -= dh[0].nbytes + dh[1].nbytes
+            self.anchor_bytes -= _nbytes(dh)
 
     def drop_pruned(self):
         """Leaves pruned for every criterion stop being leaves (they stay in the tree)."""

@@ -53,7 +53,9 @@ class BoundsSettings:
     scheduler: the address of a dask.distributed scheduler (``tcp://HOST:PORT``):
     the screening chunks and trusted tasks become tasks of that cluster instead
     of ``jobs`` local processes (the same tasks, so the same result);
-    split: the bisection rule, one of :data:`SPLIT_RULES`; selection: which leaves are
+    split: the bisection rule, one of :data:`SPLIT_RULES` ("smear" by default: as
+    tight or tighter than "widest" on every case measured, with every box its own ∂H);
+    selection: which leaves are
     bisected, one of :data:`SELECTION_RULES` (any rule gives an exact cover, so a
     sound bound; they differ in how fast it tightens); inherit: a box's bound is also
     capped by its ancestors' (a box lies in each of them) for choosing, pruning and
@@ -81,7 +83,7 @@ class BoundsSettings:
     lower_samples: int | None = None
     memory_cap_mb: int = DEFAULT_MEMORY_CAP_MB
     scheduler: str | None = None
-    split: str = "widest"
+    split: str = "smear"
     selection: str = "combined"
     inherit: bool = True
     trusted_all: bool = False

@@ -833,6 +833,9 @@ class ScreenSettings:
     centre: bool = False
     dH_sup: object = None  # (lo, hi) enclosures of ∂H over supersets, (N, T, p, p, p) each
     return_dH: bool = False
+    # (N, T, p): per coordinate k, ‖|∂H[..., k]|‖_F of the enclosure (observed floats, for
+    # choosing where to split; not an enclosure of anything)
+    dH_weights: bool = False
 
 
 def _screen_bounds(X, js, blo, bhi, u0, s: ScreenSettings):
@@ -852,7 +855,8 @@ def _screen_bounds(X, js, blo, bhi, u0, s: ScreenSettings):
     vertex form (:func:`vertex_norm_g`, :func:`vertex_norm_H`).
     ``s.thresholds_L``/``s.thresholds_B`` (T,) or (N, T): the costlier forms are computed
     only for items whose cheap bound exceeds them.  Returns (UL, UB), each (N, T)
-    (then CL, CB with ``s.centre``, then (∂H lo, ∂H hi) with ``s.return_dH``).
+    (then CL, CB with ``s.centre``, then (∂H lo, ∂H hi) with ``s.return_dH``, then the
+    (N, T, p) weights with ``s.dH_weights``).
     """
     X = np.asarray(X, dtype=np.float64)
     js = np.asarray(js)
@@ -981,7 +985,7 @@ def _norms(st: _StepSettings, s: ScreenSettings, t, g, H, dH, gc, Hc):
 class _Results:
     """The outputs of one :func:`_screen_bounds` call, filled step by step."""
 
-    __slots__ = ("UL", "UB", "CL", "CB", "dH_lo", "dH_hi")
+    __slots__ = ("UL", "UB", "CL", "CB", "dH_lo", "dH_hi", "W")
 
     def __init__(self, N, T, p, s: ScreenSettings):
         self.UL = np.empty((N, T))
@@ -990,10 +994,14 @@ class _Results:
         self.CB = np.empty((N, T)) if s.centre else None
         self.dH_lo = np.empty((N, T, p, p, p)) if s.return_dH else None
         self.dH_hi = np.empty((N, T, p, p, p)) if s.return_dH else None
+        self.W = np.empty((N, T, p)) if s.dH_weights else None
 
     def put_dH(self, t, dH: IA):
         if self.dH_lo is not None:
             self.dH_lo[:, t], self.dH_hi[:, t] = dH.lo, dH.hi
+        if self.W is not None:
+            mag = np.maximum(np.abs(dH.lo), np.abs(dH.hi))  # (N, p, p, p)
+            self.W[:, t] = np.sqrt(np.sum(mag * mag, axis=(1, 2)))
 
     def put_centre(self, t, gc: IA, Hc: IA):
         """Observed ‖g_t‖₂, ‖H_t‖₂ at the midpoints of the enclosures at c."""
@@ -1013,6 +1021,8 @@ class _Results:
             out = out + (self.CL, self.CB)
         if self.dH_lo is not None:
             out = out + ((self.dH_lo, self.dH_hi),)
+        if self.W is not None:
+            out = out + (self.W,)
         return out
 
 

@@ -122,13 +122,15 @@ def test_refinement_stopped_by_the_cap_is_sound_and_said(monkeypatch):
 
 def test_every_box_its_own_ad_keeps_no_dH(monkeypatch):
     """With anchor_levels = 1 (the default) no descendant reads a stored ∂H, so none is
-    kept and the cap never stops the refinement for it; the smear rule keeps them."""
+    kept or returned: the widest split keeps nothing, the smear split (the default) only
+    its (T, p) weights; anchor_levels = 4 keeps ∂H for the cheap forms."""
     X, init, m = _case(seed=8, n=2, T=4)
     kept = []
     real = dcm._Tree.free_anchors
 
     def spy(self):
-        kept.append(len(self.anchors))
+        kept.append((len(self.anchors), {np.shape(v) if isinstance(v, np.ndarray)
+                                         else "dH" for v in self.anchors.values()}))
         return real(self)
 
     import certify.trusted.screen as screen
@@ -142,16 +144,22 @@ def test_every_box_its_own_ad_keeps_no_dH(monkeypatch):
 
     monkeypatch.setattr(dcm._Tree, "free_anchors", spy)
     monkeypatch.setattr(screen, "screen_bounds", spy_screen)
-    dc = _certify(X, init, m, rel_tol=0.02)
-    assert dc.settings["ancestor_levels"] == 1 and max(kept) == 0
+    T, p = X.shape[1], X.shape[2] + 1
+    widest = _certify(X, init, m, rel_tol=0.02, split="widest")
+    assert widest.settings["ancestor_levels"] == 1 and max(k for k, _ in kept) == 0
     assert asked and not any(asked)  # nor is it computed into a (N, T, p, p, p) array
-    assert "of every box" in dc.tightness["method"]
+    assert "of every box" in widest.tightness["method"]
     kept.clear()
-    smear = _certify(X, init, m, rel_tol=0.02, split="smear")
-    assert max(kept) > 0 and any(asked)
+    smear = _certify(X, init, m, rel_tol=0.02)  # the default split
+    assert smear.settings["split"] == "smear" and not any(asked)
+    assert max(k for k, _ in kept) > 0
+    shapes = set().union(*(s for _, s in kept))  # weights only, (live steps, p)
+    assert shapes and all(sh != "dH" and sh[1] == p and sh[0] <= T for sh in shapes)
     _assert_sound(smear, X, init, m, seed=8)
+    kept.clear()
     four = _certify(X, init, m, rel_tol=0.02, anchor_levels=4)
-    assert "at every 4th level" in four.tightness["method"]
+    assert "at every 4th level" in four.tightness["method"] and any(asked)
+    assert "dH" in set().union(*(s for _, s in kept))
     _assert_sound(four, X, init, m, seed=8)
     for bad in (0, 1.5, True, "4"):
         with pytest.raises(ValueError, match="anchor_levels"):

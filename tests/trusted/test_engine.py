@@ -262,6 +262,16 @@ def test_screen_bounds_dominate_point_values(case):
                                          dH_sup=(dlo, dhi), return_dH=True)
     assert np.array_equal(UL3, UL2) and np.array_equal(UB3, UB2)
     assert np.array_equal(elo, dlo) and np.array_equal(ehi, dhi)
+    # the smear weights: per coordinate k, the Frobenius norm of |∂H[..., k]|, the bounds
+    # unchanged by asking for them
+    UL4, UB4, (flo, fhi), W = screen_bounds(tab, X, [0], blo[None], bhi[None], None, 0.0,
+                                            return_dH=True, dH_weights=True)
+    mag = np.maximum(np.abs(flo), np.abs(fhi))
+    assert np.allclose(W, np.sqrt(np.sum(mag * mag, axis=(2, 3))), rtol=1e-12)
+    assert np.array_equal(UL4, UL) and np.array_equal(UB4, UB)
+    UL5, UB5, W5 = screen_bounds(tab, X, [0], blo[None], bhi[None], None, 0.0,
+                                 dH_weights=True)
+    assert np.array_equal(W5, W) and np.array_equal(UL5, UL)
 
 
 def test_screening_agrees_with_trusted_engine(tanh_engine):
