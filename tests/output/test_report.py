@@ -45,23 +45,23 @@ def test_intervals_print_like_a_paper(v, text):
 
 
 def test_tightness_ratios_of_tanh_cutoff():
-    """β₇ certified 16.54 against a lower bound of 8.562 (the worst step is t = 5)."""
+    """β₇ certified 19.02 against a lower bound of 8.562 (the worst step)."""
     const = load("tanh-cutoff")["constants"]
     row = tightness(const, "beta")["rows"][7]
-    assert row["cert_over_lower"] == pytest.approx(16.54 / 8.562, rel=1e-3)
-    assert row["closed_over_cert"] == pytest.approx(393.3 / 16.54, rel=1e-3)
+    assert row["cert_over_lower"] == pytest.approx(19.02 / 8.562, rel=1e-3)
+    assert row["closed_over_cert"] == pytest.approx(393.3 / 19.02, rel=1e-3)
     h = headline(const)
-    assert h["worst"]["beta"][1] == 5 and h["worst"]["beta"][0] == pytest.approx(2.159, rel=1e-3)
-    assert h["gain"]["L"] == pytest.approx(11.31 / 2.893, rel=1e-3)
+    assert h["worst"]["beta"][1] == 7 and h["worst"]["beta"][0] == pytest.approx(2.222, rel=1e-3)
+    assert h["gain"]["L"] == pytest.approx(11.31 / 2.961, rel=1e-3)
 
 
 def test_case_report_has_ratios_formula_and_no_raw_dumps():
     cert = load("tanh-cutoff")
     md = render(cert, {})
     assert "certified/lower" in md and "closed/certified" in md
-    assert "| 7 | 393.3 | 16.54 | 8.562 | 1.93 | 23.8 |" in md
+    assert "| 7 | 393.3 | 19.02 | 8.562 | 2.22 | 20.7 |" in md
     assert "fp_k = 16 * u" in md and "largest 8.226e-13, median" in md
-    assert "β 2.16× (t=5)" in md and "L 3.91×, β 23.8×" in md
+    assert "β 2.22× (t=7)" in md and "L 3.82×, β 20.7×" in md
     assert "q = σ₁α_m ≈ 1" in md and "0.99999999999999988" not in md
     assert "{'" not in md and "['" not in md  # no Python dict or list dumps
     assert max(len(line) for line in md.splitlines()) < 600  # no 300 values on a line
@@ -82,7 +82,7 @@ def test_index_answers_the_three_questions(index_dir):
         assert col in header
     assert "max certified/closed-form" not in text and "0.7071" not in text
     row = next(line for line in text.splitlines() if line.startswith("| [tanh-cutoff]"))
-    assert "**pass**" in row and "L 3.91×, β 23.8×" in row and "β 2.16× (t=5)" in row
+    assert "**pass**" in row and "L 3.82×, β 20.7×" in row and "β 2.22× (t=7)" in row
     gd = next(line for line in text.splitlines() if line.startswith("| [tanh-gd-exit]"))
     assert "| n/a |" in gd  # the a-priori bound does not apply (its report says why)
     assert (index_dir / "index-cutoff.png").stat().st_size > 10_000
