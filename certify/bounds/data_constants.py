@@ -70,15 +70,17 @@ Pipeline
    as mpmath ``mpf``).
 
 Neuron sets are spread over ``jobs`` processes (screening per chunk of
-neurons, trusted evaluation per anchor); results do not depend on ``jobs``.
+neurons, trusted evaluation per anchor); results do not depend on ``jobs``
+(except where a ``time_limit_s`` is reached: then they depend on the speed).
 
 Memory: ``memory_cap_mb`` (all processes together) caps what the screening holds
 at once.  Chunks are one per process while they fit (:func:`_chunks`); else more,
 and a neuron set whose samples alone do not fit is split by samples (its box
 budget in proportion).  Screening calls are cut into row batches of a quarter of
 the cap, ∂H is kept only for anchors not pruned for every criterion and only
-where a descendant's cheap form (``anchor_levels`` > 1) or the smear rule reads
-it, and a split whose new anchors would pass three quarters of the cap is not made
+where a descendant's cheap form reads it (``anchor_levels`` > 1; the smear rule
+keeps only its (T, p) weights), and a split whose new anchors would pass three
+quarters of the cap is not made
 (:meth:`_Tree.room_for`): the cover is then evaluated as it stands, which is
 sound, and the certificate's ``tightness.stopped_by`` says so.  The random
 lower-bound points per (neuron, sample) shrink past 2^17 points in all
